@@ -1,1 +1,127 @@
-// placeholder: filled in by the core issue
+#include "proxy/app.hpp"
+
+#include "proxy/server.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+namespace swapgate::proxy {
+
+namespace asio = net::asio;
+
+namespace {
+
+std::optional<config::config> load_or_report(const std::string& path) {
+    auto r = config::load_file(path, config::process_env());
+    if (!r.cfg) {
+        std::cerr << "swapgate: invalid configuration in " << path << ":\n";
+        for (const auto& e : r.errors) std::cerr << "  " << e << "\n";
+        return std::nullopt;
+    }
+    return std::move(*r.cfg);
+}
+
+// Waits for SIGINT/SIGTERM, then drains: no new connections, idle ones closed,
+// running requests and streams allowed to finish for `grace`, then cancelled.
+net::awaitable<void> shutdown_on_signal(server& srv, proxy_state& st, asio::io_context& ioc) {
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    auto [ec, sig] = co_await signals.async_wait(net::use_tuple);
+    if (ec) co_return;
+    auto grace = st.cfg->limits.shutdown_grace;
+    log_event("info", "shutdown", "signal " + std::to_string(sig) + ": draining " +
+                                      std::to_string(srv.session_count()) + " connection(s) for up to " +
+                                      std::to_string(grace.count()) + " ms");
+    srv.begin_shutdown();
+    // A second signal skips the grace period.
+    bool hurry = false;
+    signals.async_wait([&hurry](const net::error_code& e, int) {
+        if (!e) hurry = true;
+    });
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    net::steady_timer t(ioc);
+    while (srv.session_count() > 0 && std::chrono::steady_clock::now() < deadline && !hurry) {
+        t.expires_after(std::chrono::milliseconds(20));
+        co_await t.async_wait();
+    }
+    if (srv.session_count() > 0) {
+        log_event("warn", "shutdown", std::to_string(srv.session_count()) + " connection(s) still open: closing them");
+        srv.force_close();
+        auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (srv.session_count() > 0 && std::chrono::steady_clock::now() < hard) {
+            t.expires_after(std::chrono::milliseconds(20));
+            co_await t.async_wait();
+        }
+    }
+    signals.cancel();
+    ioc.stop();
+}
+
+}  // namespace
+
+int check_config(const std::string& path) {
+    auto cfg = load_or_report(path);
+    if (!cfg) return 1;
+    std::cout << path << ": OK, " << cfg->models.size() << " model(s) on " << cfg->backends.size()
+              << " backend(s), listening on " << cfg->listen_host << ":" << cfg->listen_port << "\n";
+    for (const auto& n : cfg->notes) std::cout << "  note: " << n << "\n";
+    return 0;
+}
+
+int run(const run_options& opts) {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto loaded = load_or_report(opts.config_path);
+    if (!loaded) return 2;
+    config::config cfg = std::move(*loaded);
+    if (opts.listen && !config::parse_listen(*opts.listen, cfg.listen_host, cfg.listen_port)) {
+        std::cerr << "swapgate: --listen: expected HOST:PORT, got '" << *opts.listen << "'\n";
+        return 2;
+    }
+    if (opts.threads) cfg.threads = *opts.threads;
+    int threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+    auto shared = std::make_shared<const config::config>(std::move(cfg));
+    proxy_state st(shared);
+    st.started_at = static_cast<long long>(std::time(nullptr));
+    asio::io_context ioc(threads);
+    try {
+        for (const auto& [name, b] : shared->backends)
+            st.pools.emplace(name, std::make_unique<backend_pool>(ioc.get_executor(), b, st.stats));
+    } catch (const std::exception& e) {
+        std::cerr << "swapgate: " << e.what() << "\n";
+        return 2;
+    }
+
+    server srv(ioc, st);
+    std::uint16_t port = 0;
+    try {
+        port = srv.listen(shared->listen_host, shared->listen_port);
+    } catch (const std::exception& e) {
+        std::cerr << "swapgate: cannot listen on " << shared->listen_host << ":" << shared->listen_port << ": "
+                  << e.what() << "\n";
+        return 1;
+    }
+    for (const auto& n : shared->notes) log_event("info", "config", n);
+    std::string models;
+    for (const auto& m : shared->models) models += (models.empty() ? "" : ", ") + m.name + " -> " + m.backend;
+    log_event("info", "start",
+              "swapgate 0.1.0 on " + shared->listen_host + ":" + std::to_string(port) + " with " +
+                  std::to_string(threads) + " thread(s); models: " + (models.empty() ? "none" : models));
+    nlohmann::json ready{{"event", "listening"}, {"address", shared->listen_host}, {"port", port}};
+    std::cout << ready.dump() << std::endl;
+
+    srv.start();
+    asio::co_spawn(ioc, shutdown_on_signal(srv, st, ioc), asio::detached);
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : pool) t.join();
+    log_event("info", "stopped", "bye");
+    return 0;
+}
+
+}  // namespace swapgate::proxy

@@ -1,1 +1,158 @@
-// placeholder: filled in by the core issue
+#include "proxy/metrics.hpp"
+
+#include <cstdio>
+
+namespace swapgate::proxy {
+namespace {
+
+void escape_label(std::string& out, std::string_view v) {
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+}
+
+void labels_text(std::string& out, const std::vector<std::string>& names, const label_values& values,
+                 const char* extra_name = nullptr, const std::string& extra_value = {}) {
+    if (names.empty() && !extra_name) return;
+    out += '{';
+    bool first = true;
+    for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+        if (!first) out += ',';
+        first = false;
+        out += names[i];
+        out += "=\"";
+        escape_label(out, values[i]);
+        out += '"';
+    }
+    if (extra_name) {
+        if (!first) out += ',';
+        out += extra_name;
+        out += "=\"";
+        out += extra_value;
+        out += '"';
+    }
+    out += '}';
+}
+
+std::string number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+
+void header(std::string& out, const std::string& name, const std::string& help, const char* type) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+counter_family::counter_family(std::string name, std::string help, std::vector<std::string> labels)
+    : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+
+void counter_family::add(const label_values& values, double by) {
+    std::lock_guard lock(mu_);
+    series_[values] += by;
+}
+
+double counter_family::value(const label_values& values) const {
+    std::lock_guard lock(mu_);
+    auto it = series_.find(values);
+    return it == series_.end() ? 0 : it->second;
+}
+
+void counter_family::render(std::string& out) const {
+    header(out, name_, help_, "counter");
+    std::lock_guard lock(mu_);
+    for (const auto& [values, v] : series_) {
+        out += name_;
+        labels_text(out, labels_, values);
+        out += ' ' + number(v) + '\n';
+    }
+}
+
+void gauge::render(std::string& out) const {
+    header(out, name_, help_, "gauge");
+    out += name_ + ' ' + std::to_string(value()) + '\n';
+}
+
+histogram_family::histogram_family(std::string name, std::string help, std::vector<std::string> labels,
+                                   std::vector<double> bounds)
+    : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)), bounds_(std::move(bounds)) {}
+
+void histogram_family::observe(const label_values& values, double v) {
+    std::lock_guard lock(mu_);
+    auto& s = series_[values];
+    if (s.buckets.empty()) s.buckets.assign(bounds_.size(), 0);
+    for (size_t i = 0; i < bounds_.size(); ++i)
+        if (v <= bounds_[i]) {
+            ++s.buckets[i];
+            break;
+        }
+    ++s.count;
+    s.sum += v;
+}
+
+void histogram_family::render(std::string& out) const {
+    header(out, name_, help_, "histogram");
+    std::lock_guard lock(mu_);
+    for (const auto& [values, s] : series_) {
+        unsigned long long cumulative = 0;
+        for (size_t i = 0; i < bounds_.size(); ++i) {
+            cumulative += s.buckets[i];
+            out += name_ + "_bucket";
+            labels_text(out, labels_, values, "le", number(bounds_[i]));
+            out += ' ' + std::to_string(cumulative) + '\n';
+        }
+        out += name_ + "_bucket";
+        labels_text(out, labels_, values, "le", "+Inf");
+        out += ' ' + std::to_string(s.count) + '\n';
+        out += name_ + "_sum";
+        labels_text(out, labels_, values);
+        out += ' ' + number(s.sum) + '\n';
+        out += name_ + "_count";
+        labels_text(out, labels_, values);
+        out += ' ' + std::to_string(s.count) + '\n';
+    }
+}
+
+namespace {
+const std::vector<double> latency_bounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                         1,     2.5,    5,     10,   30,    60,   120, 300};
+}
+
+metrics::metrics()
+    : requests("swapgate_requests_total", "Requests answered, by endpoint, model, backend and HTTP status.",
+               {"endpoint", "model", "backend", "status"}),
+      duration("swapgate_request_duration_seconds", "Time from request received to last byte sent.",
+               {"endpoint", "model"}, latency_bounds),
+      time_to_first_byte("swapgate_time_to_first_byte_seconds",
+                         "Time from request received to the first body byte from the backend (first token "
+                         "for streams).",
+                         {"endpoint", "model"}, latency_bounds),
+      upstream_errors("swapgate_upstream_errors_total",
+                      "Failed exchanges with backends, by kind (connect, tls, timeout, protocol, closed).",
+                      {"backend", "kind"}),
+      upstream_connects("swapgate_upstream_connections_total",
+                        "Upstream connections used, by whether a pooled one was reused.", {"backend", "reused"}),
+      stream_ends("swapgate_stream_ends_total", "How relayed streams ended.", {"reason"}),
+      open_connections("swapgate_open_connections", "Client connections currently open."),
+      inflight_requests("swapgate_inflight_requests", "Requests currently being served.") {}
+
+std::string metrics::render() const {
+    std::string out;
+    out.reserve(8192);
+    requests.render(out);
+    duration.render(out);
+    time_to_first_byte.render(out);
+    upstream_errors.render(out);
+    upstream_connects.render(out);
+    stream_ends.render(out);
+    open_connections.render(out);
+    inflight_requests.render(out);
+    return out;
+}
+
+}  // namespace swapgate::proxy

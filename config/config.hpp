@@ -1,0 +1,94 @@
+// The typed swapgate configuration and its loader. A `config` is an immutable
+// snapshot: loading never touches sockets; the only I/O is reading the file.
+#pragma once
+#include "config/duration.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace swapgate::config {
+
+// Per-backend deadlines. `first_byte` bounds the wait for response headers,
+// `idle` the gap between two pieces of a streamed body, `total` the whole exchange.
+struct timeout_settings {
+    duration connect{std::chrono::seconds(5)};
+    duration first_byte{std::chrono::seconds(300)};
+    duration idle{std::chrono::seconds(120)};
+    duration total{std::chrono::seconds(1800)};
+};
+
+// An OpenAI-compatible server swapgate forwards to.
+struct backend {
+    std::string name;
+    std::string url;      // base URL including the API prefix, e.g. http://127.0.0.1:8080/v1
+    std::string api_key;  // sent as "Authorization: Bearer ..."; never logged
+    std::string ca_file;  // PEM bundle for HTTPS; empty = the system store
+    bool tls_verify = true;
+    timeout_settings timeouts;
+    int max_idle_connections = 64;
+    duration keepalive_idle{std::chrono::seconds(30)};  // pooled connections older than this are dropped
+    std::uint64_t max_response_bytes = 64ull << 20;      // non-streamed response bodies
+    std::map<std::string, std::string> headers;          // extra request headers
+};
+
+// A model clients can name.
+struct model {
+    std::string name;
+    std::vector<std::string> aliases;
+    std::string backend;         // key into config::backends
+    std::string upstream_model;  // what `model` is rewritten to; defaults to `name`
+    std::string tier;            // free-form label (fast, default, complex, ...)
+};
+
+struct limit_settings {
+    std::uint64_t max_header_bytes = 16 * 1024;
+    std::uint64_t max_body_bytes = 32ull << 20;
+    duration request_read_timeout{std::chrono::seconds(30)};  // whole request head + body
+    duration idle_timeout{std::chrono::seconds(75)};          // keep-alive wait for the next request
+    duration write_timeout{std::chrono::seconds(60)};         // one write to a client (slow readers)
+    duration shutdown_grace{std::chrono::seconds(30)};
+    int max_connections = 4096;
+};
+
+struct auth_settings {
+    std::vector<std::string> api_keys;  // empty = no inbound auth
+};
+
+struct log_settings {
+    bool requests = true;  // one JSON line per request on stderr
+};
+
+struct config {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8000;
+    int threads = 0;  // 0 = one per core
+    limit_settings limits;
+    auth_settings auth;
+    log_settings log;
+    std::map<std::string, backend> backends;
+    std::vector<model> models;
+    std::vector<std::string> notes;  // informational: skipped backends and the like
+};
+
+// Looks an environment variable up; nullopt when unset. Injected so loading is pure.
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+env_lookup process_env();
+
+struct load_result {
+    std::optional<config> cfg;
+    // Each error names the key path and the reason, e.g.
+    // "models[1].backend: unknown backend 'lcoal' (known: local, hosted)".
+    std::vector<std::string> errors;
+};
+
+load_result load_string(const std::string& yaml_text, const env_lookup& env);
+load_result load_file(const std::string& path, const env_lookup& env);
+
+// Parses "host:port", "[v6]:port" or ":port".
+bool parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
+
+}  // namespace swapgate::config

@@ -1,0 +1,95 @@
+#include "proxy/client_conn.hpp"
+
+#include <cstdio>
+
+namespace swapgate::proxy {
+
+namespace asio = net::asio;
+using net::error_code;
+
+const char* status_text(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 201: return "Created";
+        case 202: return "Accepted";
+        case 204: return "No Content";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 409: return "Conflict";
+        case 413: return "Content Too Large";
+        case 422: return "Unprocessable Entity";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 507: return "Insufficient Storage";
+        default: return "Status";
+    }
+}
+
+void client_conn::build_head(int status, std::string_view content_type, const header_list& extra, long long length) {
+    head_.clear();
+    head_.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
+    head_.append(status_text(status)).append("\r\nServer: swapgate\r\n");
+    if (!content_type.empty()) head_.append("Content-Type: ").append(content_type).append("\r\n");
+    if (length >= 0) head_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
+    else if (!http10) head_.append("Transfer-Encoding: chunked\r\n");
+    if (!request_id.empty()) head_.append("X-Request-Id: ").append(request_id).append("\r\n");
+    for (const auto& [k, v] : extra) head_.append(k).append(": ").append(v).append("\r\n");
+    if (!keep_alive) head_.append("Connection: close\r\n");
+    else if (http10) head_.append("Connection: keep-alive\r\n");
+    head_.append("\r\n");
+    status_sent = status;
+}
+
+asio::awaitable<error_code> client_conn::write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c) {
+    stream_.expires_after(write_timeout);
+    std::array<asio::const_buffer, 3> bufs{a, b, c};
+    auto [ec, written] = co_await asio::async_write(stream_, bufs, net::use_tuple);
+    stream_.expires_never();
+    co_return ec;
+}
+
+asio::awaitable<error_code> client_conn::send(int status, std::string_view content_type, std::string_view body,
+                                              const header_list& extra) {
+    build_head(status, content_type, extra, static_cast<long long>(body.size()));
+    co_return co_await write(asio::buffer(head_), asio::buffer(body.data(), body.size()));
+}
+
+asio::awaitable<error_code> client_conn::send_error(const api_error& e) {
+    std::string body = error_body(e);
+    header_list extra;
+    if (e.status == 503 || e.status == 429) extra.emplace_back("Retry-After", "1");
+    co_return co_await send(e.status, "application/json", body, extra);
+}
+
+asio::awaitable<error_code> client_conn::start_stream(int status, std::string_view content_type,
+                                                      const header_list& extra) {
+    if (http10) keep_alive = false;  // the end of the body is the end of the connection
+    build_head(status, content_type, extra, -1);
+    co_return co_await write(asio::buffer(head_));
+}
+
+asio::awaitable<error_code> client_conn::send_chunk(std::string_view data) {
+    if (data.empty()) co_return error_code{};
+    if (http10) co_return co_await write(asio::buffer(data.data(), data.size()));
+    char size_line[24];
+    int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+    co_return co_await write(asio::buffer(size_line, static_cast<size_t>(len)), asio::buffer(data.data(), data.size()),
+                             asio::buffer("\r\n", 2));
+}
+
+asio::awaitable<error_code> client_conn::end_stream() {
+    if (http10) co_return error_code{};
+    co_return co_await write(asio::buffer("0\r\n\r\n", 5));
+}
+
+}  // namespace swapgate::proxy

@@ -1,0 +1,69 @@
+// The client side of one connection while a request is handled: writing plain
+// and chunked (streamed) responses, and noticing that the client went away.
+// Used only from the session's strand.
+#pragma once
+#include "proxy/errors.hpp"
+#include "proxy/net/net.hpp"
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace swapgate::proxy {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// A request as the handlers see it (the session did the HTTP parsing and limits).
+struct incoming_request {
+    std::string method;
+    std::string target;  // path and query as sent
+    std::string path;    // without the query
+    std::string authorization;
+    std::string request_id;  // from X-Request-Id when acceptable, else generated
+    std::string cache_control;
+    bool http10 = false;
+    std::string body;
+};
+
+class client_conn {
+public:
+    explicit client_conn(net::tcp_stream& stream) : stream_(stream) {}
+
+    net::tcp_stream& stream() { return stream_; }
+    // Whether the connection stays open after this response.
+    bool keep_alive = true;
+    bool http10 = false;
+    std::string request_id;
+    net::beast::flat_buffer* read_buffer = nullptr;  // bytes already read past the request
+    std::chrono::milliseconds write_timeout{60000};
+    int status_sent = 0;  // status of the response head written, 0 = none yet
+
+    net::awaitable<net::error_code> send(int status, std::string_view content_type, std::string_view body,
+                                         const header_list& extra = {});
+    net::awaitable<net::error_code> send_error(const api_error& e);
+    // Chunked responses (close-delimited for HTTP/1.0 clients).
+    net::awaitable<net::error_code> start_stream(int status, std::string_view content_type,
+                                                 const header_list& extra = {});
+    net::awaitable<net::error_code> send_chunk(std::string_view data);
+    net::awaitable<net::error_code> end_stream();
+
+private:
+    net::tcp_stream& stream_;
+    std::string head_;
+    void build_head(int status, std::string_view content_type, const header_list& extra, long long length);
+    net::awaitable<net::error_code> write(net::asio::const_buffer a, net::asio::const_buffer b = {},
+                                          net::asio::const_buffer c = {});
+};
+
+// Completes when the client closes its end (or its socket fails): sets `gone` and
+// runs `on_gone`. Bytes of a pipelined next request are left in place. Never
+// completes otherwise; cancel it to stop watching.
+template <class OnGone>
+net::awaitable<void> watch_client(net::tcp_stream& stream, bool& gone, OnGone on_gone);
+
+const char* status_text(int status);
+
+}  // namespace swapgate::proxy
+
+#include "proxy/client_conn_watch.ipp"

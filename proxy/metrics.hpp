@@ -1,0 +1,78 @@
+// Prometheus metrics: counter, gauge and histogram families with labels, safe to
+// update from any thread, rendered in the text exposition format by GET /metrics.
+#pragma once
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swapgate::proxy {
+
+using label_values = std::vector<std::string>;
+
+class counter_family {
+public:
+    counter_family(std::string name, std::string help, std::vector<std::string> labels);
+    void add(const label_values& values, double by = 1);
+    double value(const label_values& values) const;
+    void render(std::string& out) const;
+
+private:
+    std::string name_, help_;
+    std::vector<std::string> labels_;
+    mutable std::mutex mu_;
+    std::map<label_values, double> series_;
+};
+
+class gauge {
+public:
+    gauge(std::string name, std::string help) : name_(std::move(name)), help_(std::move(help)) {}
+    void add(long long by) { v_.fetch_add(by, std::memory_order_relaxed); }
+    long long value() const { return v_.load(std::memory_order_relaxed); }
+    void render(std::string& out) const;
+
+private:
+    std::string name_, help_;
+    std::atomic<long long> v_{0};
+};
+
+class histogram_family {
+public:
+    histogram_family(std::string name, std::string help, std::vector<std::string> labels,
+                     std::vector<double> bounds);
+    void observe(const label_values& values, double v);
+    void render(std::string& out) const;
+
+private:
+    struct series {
+        std::vector<unsigned long long> buckets;  // cumulative at render time
+        unsigned long long count = 0;
+        double sum = 0;
+    };
+    std::string name_, help_;
+    std::vector<std::string> labels_;
+    std::vector<double> bounds_;
+    mutable std::mutex mu_;
+    std::map<label_values, series> series_;
+};
+
+// The proxy's own series. Later modules add families of their own here.
+class metrics {
+public:
+    metrics();
+    counter_family requests;          // endpoint, model, backend, status
+    histogram_family duration;        // endpoint, model
+    histogram_family time_to_first_byte;  // endpoint, model
+    counter_family upstream_errors;   // backend, kind
+    counter_family upstream_connects; // backend, reused
+    counter_family stream_ends;       // reason: done, client_gone, upstream_error, upstream_timeout
+    gauge open_connections;
+    gauge inflight_requests;
+
+    std::string render() const;
+};
+
+}  // namespace swapgate::proxy

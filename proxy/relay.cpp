@@ -1,0 +1,197 @@
+// Forwarding one completion/embedding request to its backend and relaying the
+// response: whole bodies for plain responses, event by event for SSE streams.
+#include "proxy/handler.hpp"
+#include "proxy/sse.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace swapgate::proxy {
+
+namespace asio = net::asio;
+using namespace asio::experimental::awaitable_operators;
+using net::error_code;
+
+namespace {
+
+double ms_since(clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+}
+
+// The error a client gets when the exchange failed before any response byte.
+api_error exchange_error(const upstream_call& call, const std::string& backend) {
+    switch (call.why()) {
+        case failure::timeout: return upstream_timeout(backend, call.reason());
+        case failure::protocol:
+        case failure::too_large: return upstream_bad_response(backend, call.reason());
+        default: return upstream_unreachable(backend, call.reason());
+    }
+}
+
+// The event that ends a stream the backend broke off, so SDKs raise instead of
+// treating a truncated answer as complete.
+std::string stream_error_event(const upstream_call& call, const std::string& backend) {
+    api_error e = call.why() == failure::timeout
+                      ? upstream_timeout(backend, call.reason() + " in the middle of a stream")
+                      : api_error{502, "Backend '" + backend + "' ended the stream before it was complete: " + call.reason(),
+                                  "upstream_error", "", "upstream_disconnected"};
+    return "data: " + error_body(e) + "\n\n";
+}
+
+struct exchange_ctx {
+    proxy_state& st;
+    client_conn& conn;
+    upstream_call& call;
+    request_record& rec;
+    std::string request;
+    clock::time_point t0;
+    bool client_gone = false;
+};
+
+net::awaitable<void> relay_stream(exchange_ctx& x) {
+    const auto& backend = x.rec.backend;
+    const auto& head = x.call.head();
+    header_list extra = head.pass_headers;
+    extra.emplace_back("Cache-Control", "no-cache");
+    extra.emplace_back("X-Accel-Buffering", "no");
+    if (auto ec = co_await x.conn.start_stream(head.status, head.content_type, extra)) {
+        x.call.abort();
+        x.rec.error = "client_gone";
+        x.st.stats.stream_ends.add({"client_gone"});
+        co_return;
+    }
+    x.rec.status = head.status;
+    sse_parser parser;
+    std::string piece;
+    for (;;) {
+        piece.clear();
+        error_code ec = co_await x.call.read_some(piece);
+        if (!piece.empty()) {
+            if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
+            parser.feed(piece);
+        }
+        if (!ec && x.call.done()) parser.finish();
+        if (!parser.complete_bytes().empty()) {
+            for (const auto& ev : parser.events())
+                if (ev.has_data && ev.data.find("\"usage\"") != std::string::npos) {
+                    auto u = extract_usage(ev.data);
+                    if (u.prompt >= 0) x.rec.prompt_tokens = u.prompt;
+                    if (u.completion >= 0) x.rec.completion_tokens = u.completion;
+                }
+            error_code wec = co_await x.conn.send_chunk(parser.complete_bytes());
+            parser.consume();
+            if (wec) {
+                x.call.abort();
+                x.rec.error = "client_gone";
+                x.st.stats.stream_ends.add({"client_gone"});
+                co_return;
+            }
+        }
+        if (ec) {
+            if (x.client_gone) {
+                x.rec.error = "client_gone";
+                x.st.stats.stream_ends.add({"client_gone"});
+                co_return;
+            }
+            // Partial event bytes are dropped: the client sees whole events, then the error.
+            bool timeout = x.call.why() == failure::timeout;
+            x.rec.error = timeout ? "upstream_timeout" : "upstream_disconnected";
+            x.st.stats.stream_ends.add({x.rec.error});
+            if (!co_await x.conn.send_chunk(stream_error_event(x.call, backend))) co_await x.conn.end_stream();
+            co_return;
+        }
+        if (x.call.done()) {
+            x.call.release();
+            x.st.stats.stream_ends.add({"done"});
+            co_await x.conn.end_stream();
+            co_return;
+        }
+    }
+}
+
+net::awaitable<void> run_exchange(exchange_ctx& x) {
+    // Cancellation (a shutdown past its grace period) shows up as error codes here.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    const auto& backend = x.rec.backend;
+    if (auto ec = co_await x.call.start(std::move(x.request))) {
+        if (x.client_gone) {
+            x.rec.status = 499;
+            x.rec.error = "client_gone";
+            co_return;
+        }
+        auto e = exchange_error(x.call, backend);
+        x.rec.status = e.status;
+        x.rec.error = e.code;
+        co_await x.conn.send_error(e);
+        co_return;
+    }
+    if (x.call.head().event_stream) {
+        co_await relay_stream(x);
+        co_return;
+    }
+    std::string body;
+    if (auto ec = co_await x.call.read_all(body)) {
+        if (x.client_gone) {
+            x.rec.status = 499;
+            x.rec.error = "client_gone";
+            co_return;
+        }
+        auto e = exchange_error(x.call, backend);
+        x.rec.status = e.status;
+        x.rec.error = e.code;
+        co_await x.conn.send_error(e);
+        co_return;
+    }
+    x.rec.ttfb_ms = ms_since(x.t0);
+    x.call.release();
+    const auto& head = x.call.head();
+    x.rec.status = head.status;
+    if (head.status / 100 == 2) {
+        auto u = extract_usage(body);
+        x.rec.prompt_tokens = u.prompt;
+        x.rec.completion_tokens = u.completion;
+    }
+    co_await x.conn.send(head.status, head.content_type, body, head.pass_headers);
+}
+
+}  // namespace
+
+net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_request& req, endpoint ep,
+                             request_record& rec) {
+    auto t0 = clock::now();
+    request_info info;
+    if (auto e = parse_request(ep, req.body, info)) {
+        rec.status = e->status;
+        rec.error = e->code;
+        co_await conn.send_error(*e);
+        co_return;
+    }
+    rec.model = info.model;
+    rec.stream = info.stream;
+    auto route = st.catalog.resolve(info.model);
+    if (!route) {
+        auto e = model_not_found(info.model);
+        rec.status = e.status;
+        rec.error = e.code;
+        co_await conn.send_error(e);
+        co_return;
+    }
+    rec.backend = route->backend->name;
+    rec.upstream_model = route->model->upstream_model;
+    backend_pool& pool = *st.pools.at(route->backend->name);
+    std::string body = route->model->upstream_model == info.model
+                           ? std::move(req.body)
+                           : rewrite_model(req.body, route->model->upstream_model);
+
+    exchange_deadline dl(co_await asio::this_coro::executor, pool.cfg().timeouts);
+    upstream_call call(pool, dl);
+    exchange_ctx x{st, conn, call, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
+                   t0};
+    // Three branches on this strand: the exchange itself, the deadline watchdog and
+    // the client watcher. The two watchers act by aborting the call; only the
+    // exchange completes on its own, which cancels the watchers.
+    auto on_gone = [&call] { call.abort(); };
+    co_await (run_exchange(x) || dl.watch(call) || watch_client(conn.stream(), x.client_gone, on_gone));
+    if (x.client_gone && rec.status == 0) rec.status = 499;
+}
+
+}  // namespace swapgate::proxy
