@@ -89,6 +89,39 @@ private:
     std::string read_exact(size_t n);
 };
 
+// A scripted HTTP upstream on loopback for byte-exact relay tests: it reads each
+// request (head + Content-Length body), records it, and answers with the next
+// scripted reply: raw bytes written part by part with pauses in between.
+class scripted_upstream {
+public:
+    struct part {
+        std::string bytes;
+        std::chrono::milliseconds pause_after{0};
+    };
+    struct reply {
+        std::vector<part> parts;
+        bool close_after = false;  // close the connection after the last part
+    };
+    scripted_upstream();
+    ~scripted_upstream();
+    int port() const { return port_; }
+    // Replies are used in order; the last one repeats.
+    void push(reply r);
+    std::vector<std::string> requests();  // each request as received (head + body)
+    int connections();                    // connections accepted so far
+
+private:
+    struct state;
+    std::shared_ptr<state> st_;
+    int port_ = 0;
+};
+
+// A complete HTTP/1.1 response with a Content-Length body.
+std::string http_reply(int status, const std::string& content_type, const std::string& body,
+                       const std::string& extra_headers = "");
+// The body of a request text (after the blank line).
+std::string request_body(const std::string& request);
+
 // A fresh temporary directory, removed at process exit.
 std::string temp_dir();
 // Writes `text` to `path`.
