@@ -4,6 +4,7 @@
 #include "proxy/sse.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <nlohmann/json.hpp>
 
 namespace swapgate::proxy {
 
@@ -37,6 +38,33 @@ std::string stream_error_event(const upstream_call& call, const std::string& bac
     return "data: " + error_body(e) + "\n\n";
 }
 
+// The complete events' bytes as received, except that an old llama-server's
+// non-standard "error: {...}" event becomes "data: {...}" so SDKs see the error.
+std::string_view relayable(const sse_parser& parser, std::string& scratch) {
+    bool translate = false;
+    for (const auto& ev : parser.events()) translate |= !ev.error.empty() && !ev.has_data;
+    if (!translate) return parser.complete_bytes();
+    scratch.clear();
+    std::string_view raw = parser.complete_bytes();
+    size_t at = 0;
+    for (const auto& ev : parser.events()) {
+        scratch.append(raw.substr(at, ev.begin - at));
+        if (!ev.error.empty() && !ev.has_data) {
+            auto j = nlohmann::json::parse(ev.error, nullptr, false);
+            if (j.is_object() && !j.contains("error")) j = nlohmann::json{{"error", j}};
+            scratch += "data: ";
+            scratch += j.is_object() ? j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                     : error_body(api_error{502, ev.error, "upstream_error", "", ""});
+            scratch += "\n\n";
+        } else {
+            scratch.append(raw.substr(ev.begin, ev.end - ev.begin));
+        }
+        at = ev.end;
+    }
+    scratch.append(raw.substr(at));
+    return scratch;
+}
+
 struct exchange_ctx {
     proxy_state& st;
     client_conn& conn;
@@ -61,7 +89,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     }
     x.rec.status = head.status;
     sse_parser parser;
-    std::string piece;
+    std::string piece, translated;
     for (;;) {
         piece.clear();
         error_code ec = co_await x.call.read_some(piece);
@@ -77,7 +105,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
                     if (u.prompt >= 0) x.rec.prompt_tokens = u.prompt;
                     if (u.completion >= 0) x.rec.completion_tokens = u.completion;
                 }
-            error_code wec = co_await x.conn.send_chunk(parser.complete_bytes());
+            error_code wec = co_await x.conn.send_chunk(relayable(parser, translated));
             parser.consume();
             if (wec) {
                 x.call.abort();

@@ -148,7 +148,9 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
                     if (hec == http::error::end_of_stream || hec == asio::error::eof ||
                         hec == asio::error::connection_reset || hec == asio::error::operation_aborted)
                         break;
+                    // Beast checks Content-Length against the body limit as soon as the head is in.
                     api_error e = hec == http::error::header_limit ? headers_too_large(lim.max_header_bytes)
+                                  : hec == http::error::body_limit ? too_large("The request body", lim.max_body_bytes)
                                   : hec == beast::error::timeout
                                       ? request_timeout()
                                       : invalid_request("Malformed HTTP request: " + hec.message(), "", "bad_request");

@@ -21,6 +21,7 @@ void sse_parser::finish() {
 void sse_parser::consume() {
     buf_.erase(0, complete_end_);
     scan_ -= complete_end_;
+    cur_begin_ = cur_begin_ > complete_end_ ? cur_begin_ - complete_end_ : 0;
     complete_end_ = 0;
     events_.clear();
 }
@@ -57,15 +58,20 @@ void sse_parser::line(std::string_view l) {
         cur_.has_data = true;
     } else if (field == "event") {
         cur_.event.assign(value);
+    } else if (field == "error") {
+        cur_.error.assign(value);
     }
 }
 
 void sse_parser::dispatch(size_t end) {
     if (cur_any_) {
-        cur_.comment_only = !cur_.has_data && cur_.event.empty();
+        cur_.comment_only = !cur_.has_data && cur_.event.empty() && cur_.error.empty();
+        cur_.begin = cur_begin_;
+        cur_.end = end;
         events_.push_back(std::move(cur_));
         cur_ = sse_event{};
         cur_any_ = false;
+        cur_begin_ = end;
     }
     complete_end_ = end;
 }

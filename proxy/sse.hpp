@@ -13,7 +13,9 @@ struct sse_event {
     std::string data;   // data lines joined with '\n' (one leading space per line removed)
     std::string event;  // the "event:" field, if any
     bool has_data = false;
+    std::string error;  // a non-standard "error:" field (old llama-server), if any
     bool comment_only = false;  // only ':' lines (keep-alive pings)
+    size_t begin = 0, end = 0;  // its raw bytes within complete_bytes()
 };
 
 class sse_parser {
@@ -39,6 +41,7 @@ private:
     size_t complete_end_ = 0;  // end of the last complete event
     sse_event cur_;
     bool cur_any_ = false;  // any line seen in the current event
+    size_t cur_begin_ = 0;  // where the current event's bytes start
     std::vector<sse_event> events_;
     void parse(bool eof);
     void line(std::string_view l);

@@ -154,3 +154,26 @@ TEST(Relay, EmbeddingsAndCompletionsGoToTheirPaths) {
 
 }  // namespace
 }  // namespace swapgate::test
+
+namespace swapgate::test {
+namespace {
+
+TEST(Relay, OldLlamaServerErrorFieldBecomesADataErrorEvent) {
+    scripted_upstream up;
+    std::string events = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+                         "error: {\"code\":500,\"message\":\"context overflow\",\"type\":\"server_error\"}\n\n"
+                         "data: [DONE]\n\n";
+    up.push({{{sse_head + chunked({events}) + "0\r\n\r\n", {}}}});
+    auto proxy = start_proxy(one_model_config(url_of(up.port())));
+    http_client c(proxy->port());
+    c.send("POST", "/v1/chat/completions", chat_body("m", true));
+    ASSERT_EQ(c.read_head().status, 200);
+    auto got = c.read_sse_events();
+    ASSERT_EQ(got.size(), 3u);
+    auto err = json::parse(got[1]);
+    EXPECT_EQ(err["error"]["message"], "context overflow");
+    EXPECT_EQ(got[2], "[DONE]");
+}
+
+}  // namespace
+}  // namespace swapgate::test

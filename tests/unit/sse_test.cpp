@@ -93,3 +93,22 @@ TEST(Sse, BlankLinesAloneMakeNoEvents) {
 
 }  // namespace
 }  // namespace swapgate::proxy
+
+namespace swapgate::proxy {
+namespace {
+
+TEST(Sse, EventSpansCoverTheirBytes) {
+    sse_parser p;
+    std::string text = "data: a\n\n\nerror: {\"message\":\"x\"}\n\ndata: b\n\n";
+    p.feed(text);
+    ASSERT_EQ(p.events().size(), 3u);
+    auto raw = p.complete_bytes();
+    EXPECT_EQ(raw.substr(p.events()[0].begin, p.events()[0].end - p.events()[0].begin), "data: a\n\n");
+    EXPECT_EQ(p.events()[1].error, "{\"message\":\"x\"}");
+    EXPECT_FALSE(p.events()[1].comment_only);
+    EXPECT_EQ(p.events()[2].end, text.size());
+    EXPECT_EQ(p.events()[1].end, p.events()[2].begin);
+}
+
+}  // namespace
+}  // namespace swapgate::proxy
