@@ -249,3 +249,43 @@ TEST(Config, InvalidConfigExitsWithTheKeyPath) {
 
 }  // namespace
 }  // namespace swapgate::test
+
+namespace swapgate::test {
+namespace {
+
+TEST_F(ServerTest, GarbageNeverCrashesOrHangsTheServer) {
+    const std::vector<std::string> junk = {
+        std::string("\x00\x01\x02\xff\xfe\r\n\r\n", 9),
+        "GET\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        "GET /" + std::string(3000, 'a') + " HTTP/1.1\r\n\r\n",
+        "GET / HTTP/9.9\r\n\r\n",
+        "G\xc3\xa9T / HTTP/1.1\r\n\r\n",
+        "POST /v1/embeddings HTTP/1.1\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02",
+    };
+    for (const auto& j : junk) {
+        http_client c(proxy->port(), std::chrono::seconds(5));
+        c.send_raw(j);
+        // Either an error response or a close, within the read deadline; never a hang.
+        try {
+            auto r = c.read_head();
+            EXPECT_GE(r.status, 400) << j;
+        } catch (const std::exception&) {
+        }
+    }
+    // JSON that is valid but hostile: deep nesting, huge numbers, odd unicode.
+    http_client c(proxy->port());
+    std::string deep = std::string(1500, '[') + std::string(1500, ']');
+    auto r = c.request("POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":" + deep + "}");
+    EXPECT_EQ(r.status, 400);
+    r = c.request("POST", "/v1/chat/completions", R"({"model":"\ud800","messages":[{"role":"user","content":1e999}]})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(c.request("GET", "/healthz").status, 200);
+    EXPECT_EQ(proxy->wait_exit(std::chrono::milliseconds(10)), -1);  // still running
+}
+
+}  // namespace
+}  // namespace swapgate::test
