@@ -14,17 +14,31 @@ void escape_label(std::string& out, std::string_view v) {
     }
 }
 
-void labels_text(std::string& out, const std::vector<std::string>& names, const label_values& values,
+std::string join_key(label_values values) {
+    std::string key;
+    bool first = true;
+    for (auto v : values) {
+        if (!first) key += '\x1f';
+        first = false;
+        key.append(v);
+    }
+    return key;
+}
+
+void labels_text(std::string& out, const std::vector<std::string>& names, std::string_view key,
                  const char* extra_name = nullptr, const std::string& extra_value = {}) {
     if (names.empty() && !extra_name) return;
     out += '{';
     bool first = true;
-    for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    for (size_t i = 0; i < names.size(); ++i) {
+        size_t sep = key.find('\x1f');
+        std::string_view value = key.substr(0, sep);
+        key = sep == std::string_view::npos ? std::string_view{} : key.substr(sep + 1);
         if (!first) out += ',';
         first = false;
         out += names[i];
         out += "=\"";
-        escape_label(out, values[i]);
+        escape_label(out, value);
         out += '"';
     }
     if (extra_name) {
@@ -52,14 +66,16 @@ void header(std::string& out, const std::string& name, const std::string& help, 
 counter_family::counter_family(std::string name, std::string help, std::vector<std::string> labels)
     : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
 
-void counter_family::add(const label_values& values, double by) {
+void counter_family::add(label_values values, double by) {
+    std::string key = join_key(values);
     std::lock_guard lock(mu_);
-    series_[values] += by;
+    series_[key] += by;
 }
 
-double counter_family::value(const label_values& values) const {
+double counter_family::value(label_values values) const {
+    std::string key = join_key(values);
     std::lock_guard lock(mu_);
-    auto it = series_.find(values);
+    auto it = series_.find(key);
     return it == series_.end() ? 0 : it->second;
 }
 
@@ -82,9 +98,10 @@ histogram_family::histogram_family(std::string name, std::string help, std::vect
                                    std::vector<double> bounds)
     : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)), bounds_(std::move(bounds)) {}
 
-void histogram_family::observe(const label_values& values, double v) {
+void histogram_family::observe(label_values values, double v) {
+    std::string key = join_key(values);
     std::lock_guard lock(mu_);
-    auto& s = series_[values];
+    auto& s = series_[key];
     if (s.buckets.empty()) s.buckets.assign(bounds_.size(), 0);
     for (size_t i = 0; i < bounds_.size(); ++i)
         if (v <= bounds_[i]) {

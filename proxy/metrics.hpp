@@ -2,6 +2,7 @@
 // update from any thread, rendered in the text exposition format by GET /metrics.
 #pragma once
 #include <atomic>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,20 +12,22 @@
 
 namespace swapgate::proxy {
 
-using label_values = std::vector<std::string>;
+// Label values in the order of the family's label names. The hot path builds one
+// joined key string per update (values separated by \x1f), not a vector of strings.
+using label_values = std::initializer_list<std::string_view>;
 
 class counter_family {
 public:
     counter_family(std::string name, std::string help, std::vector<std::string> labels);
-    void add(const label_values& values, double by = 1);
-    double value(const label_values& values) const;
+    void add(label_values values, double by = 1);
+    double value(label_values values) const;
     void render(std::string& out) const;
 
 private:
     std::string name_, help_;
     std::vector<std::string> labels_;
     mutable std::mutex mu_;
-    std::map<label_values, double> series_;
+    std::map<std::string, double> series_;
 };
 
 class gauge {
@@ -43,7 +46,7 @@ class histogram_family {
 public:
     histogram_family(std::string name, std::string help, std::vector<std::string> labels,
                      std::vector<double> bounds);
-    void observe(const label_values& values, double v);
+    void observe(label_values values, double v);
     void render(std::string& out) const;
 
 private:
@@ -56,7 +59,7 @@ private:
     std::vector<std::string> labels_;
     std::vector<double> bounds_;
     mutable std::mutex mu_;
-    std::map<label_values, series> series_;
+    std::map<std::string, series> series_;
 };
 
 // The proxy's own series. Later modules add families of their own here.

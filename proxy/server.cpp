@@ -98,7 +98,7 @@ net::awaitable<void> lingering_close(net::tcp_stream& stream) {
     error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.expires_after(std::chrono::seconds(2));
-    std::array<char, 16384> sink;
+    std::string sink(16384, '\0');
     size_t total = 0;
     while (total < (8u << 20)) {
         auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink));
