@@ -6,11 +6,23 @@ namespace swapgate::proxy {
 
 template <class OnGone>
 net::awaitable<void> watch_client(net::tcp_stream& stream, bool& gone, OnGone on_gone) {
+    // Cancelled when the request is over. A wait that completed just before the
+    // cancellation arrived must not start another one: check after every resumption.
+    co_await net::asio::this_coro::throw_if_cancelled(false);
+    auto cancelled = [](const net::asio::cancellation_state& cs) {
+        return cs.cancelled() != net::asio::cancellation_type::none;
+    };
     auto& sock = stream.socket();
     net::steady_timer park(co_await net::asio::this_coro::executor);
+    // Most proxied requests finish within milliseconds; arming the socket watch costs
+    // an epoll_ctl, so start it only for requests still running after a moment.
+    park.expires_after(std::chrono::milliseconds(20));
+    auto [tec] = co_await park.async_wait();
+    if (tec || cancelled(co_await net::asio::this_coro::cancellation_state)) co_return;
     park.expires_at(std::chrono::steady_clock::time_point::max());
     for (;;) {
         auto [ec] = co_await sock.async_wait(net::tcp::socket::wait_read, net::use_tuple);
+        if (cancelled(co_await net::asio::this_coro::cancellation_state)) co_return;
         if (ec == net::asio::error::operation_aborted) co_return;
         if (!ec) {
             char c;
@@ -20,6 +32,7 @@ net::awaitable<void> watch_client(net::tcp_stream& stream, bool& gone, OnGone on
                 co_await park.async_wait();
                 co_return;
             }
+            // n == 0: end of stream, the client closed its side.
         }
         gone = true;
         on_gone();

@@ -1,26 +1,22 @@
 #include "proxy/json_body.hpp"
 
+#include "proxy/json_scan.hpp"
+
 #include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstring>
 
 namespace swapgate::proxy {
 namespace {
 
 using json = nlohmann::json;
+using json_scan::kind;
+using json_scan::value;
 
-const char* type_name(const json& v) {
-    switch (v.type()) {
-        case json::value_t::null: return "null";
-        case json::value_t::object: return "an object";
-        case json::value_t::array: return "an array";
-        case json::value_t::string: return "a string";
-        case json::value_t::boolean: return "a boolean";
-        case json::value_t::discarded: return "invalid";
-        default: return "a number";
-    }
-}
-
-api_error wrong_type(const std::string& param, const char* expected, const json& got) {
-    return invalid_request("Invalid type for '" + param + "': expected " + expected + ", but got " + type_name(got) + ".",
+api_error wrong_type(const std::string& param, const char* expected, const value& got) {
+    return invalid_request("Invalid type for '" + param + "': expected " + expected + ", but got " +
+                               json_scan::kind_name(got.type()) + ".",
                            param, "invalid_type");
 }
 
@@ -28,44 +24,45 @@ api_error missing(const std::string& param) {
     return invalid_request("Missing required parameter: '" + param + "'.", param, "missing_required_parameter");
 }
 
-std::optional<api_error> check_messages(const json& j) {
-    auto it = j.find("messages");
-    if (it == j.end()) return missing("messages");
-    if (!it->is_array()) return wrong_type("messages", "an array", *it);
-    if (it->empty())
-        return invalid_request("'messages' must contain at least one message.", "messages", "empty_array");
-    for (size_t i = 0; i < it->size(); ++i) {
-        const json& m = (*it)[i];
+std::optional<api_error> check_messages(const value& body) {
+    auto msgs = body.member("messages");
+    if (!msgs) return missing("messages");
+    if (msgs->type() != kind::array) return wrong_type("messages", "an array", *msgs);
+    auto cur = msgs->elements();
+    size_t i = 0;
+    for (auto m = cur.next(); m; m = cur.next(), ++i) {
         std::string p = "messages[" + std::to_string(i) + "]";
-        if (!m.is_object()) return wrong_type(p, "an object", m);
-        auto role = m.find("role");
-        if (role == m.end()) return missing(p + ".role");
-        if (!role->is_string()) return wrong_type(p + ".role", "a string", *role);
-        auto content = m.find("content");
-        if (content != m.end() && !content->is_string() && !content->is_array() && !content->is_null())
+        if (m->type() != kind::object) return wrong_type(p, "an object", *m);
+        auto role = m->member("role");
+        if (!role) return missing(p + ".role");
+        if (role->type() != kind::string) return wrong_type(p + ".role", "a string", *role);
+        auto content = m->member("content");
+        if (content && content->type() != kind::string && content->type() != kind::array &&
+            content->type() != kind::null)
             return wrong_type(p + ".content", "a string or an array of content parts", *content);
     }
+    if (i == 0) return invalid_request("'messages' must contain at least one message.", "messages", "empty_array");
     return std::nullopt;
 }
 
-std::optional<api_error> check_input(const json& j, const char* field) {
-    auto it = j.find(field);
-    if (it == j.end()) return missing(field);
-    const json& v = *it;
-    if (v.is_string()) return std::nullopt;
-    if (!v.is_array()) return wrong_type(field, "a string or an array", v);
-    if (v.empty())
-        return invalid_request(std::string("'") + field + "' must not be an empty array.", field, "empty_array");
-    for (size_t i = 0; i < v.size(); ++i) {
-        const json& e = v[i];
-        bool ok = e.is_string() || e.is_number_integer();
-        if (e.is_array()) {
+std::optional<api_error> check_input(const value& body, const char* field) {
+    auto v = body.member(field);
+    if (!v) return missing(field);
+    if (v->type() == kind::string) return std::nullopt;
+    if (v->type() != kind::array) return wrong_type(field, "a string or an array", *v);
+    auto cur = v->elements();
+    size_t i = 0;
+    for (auto e = cur.next(); e; e = cur.next(), ++i) {
+        bool ok = e->type() == kind::string || e->is_integer();
+        if (e->type() == kind::array) {
             ok = true;
-            for (const auto& t : e) ok = ok && t.is_number_integer();
+            auto inner = e->elements();
+            for (auto t = inner.next(); t; t = inner.next()) ok = ok && t->is_integer();
         }
-        if (!ok)
-            return wrong_type(std::string(field) + "[" + std::to_string(i) + "]", "a string or token integers", e);
+        if (!ok) return wrong_type(std::string(field) + "[" + std::to_string(i) + "]", "a string or token integers", *e);
     }
+    if (i == 0)
+        return invalid_request(std::string("'") + field + "' must not be an empty array.", field, "empty_array");
     return std::nullopt;
 }
 
@@ -76,9 +73,15 @@ size_t skip_ws(std::string_view s, size_t i) {
 
 // i at an opening quote; returns the index after the closing quote, or npos.
 size_t skip_string(std::string_view s, size_t i) {
-    for (++i; i < s.size(); ++i) {
-        if (s[i] == '\\') ++i;
-        else if (s[i] == '"') return i + 1;
+    const size_t content = i + 1;
+    for (size_t from = content; from < s.size();) {
+        const void* q = std::memchr(s.data() + from, '"', s.size() - from);
+        if (!q) break;
+        size_t at = static_cast<size_t>(static_cast<const char*>(q) - s.data());
+        size_t bs = 0;  // a quote after an odd run of backslashes is escaped
+        while (at - bs > content && s[at - bs - 1] == '\\') ++bs;
+        if (bs % 2 == 0) return at + 1;
+        from = at + 1;
     }
     return std::string_view::npos;
 }
@@ -131,33 +134,34 @@ const char* endpoint_path(endpoint e) {
 }
 
 std::optional<api_error> parse_request(endpoint ep, std::string_view body, request_info& info) {
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded())
-        return invalid_request("The request body is not valid JSON.", "", "invalid_json");
-    if (!j.is_object()) return invalid_request("The request body must be a JSON object.", "", "invalid_json");
-    auto model = j.find("model");
-    if (model == j.end()) return missing("model");
-    if (!model->is_string()) return wrong_type("model", "a string", *model);
-    info.model = model->get<std::string>();
+    std::string why;
+    if (!json_scan::validate(body, why))
+        return invalid_request("The request body is not valid JSON: " + why + ".", "", "invalid_json");
+    value root = json_scan::root(body);
+    if (root.type() != kind::object) return invalid_request("The request body must be a JSON object.", "", "invalid_json");
+    auto model = root.member("model");
+    if (!model) return missing("model");
+    if (model->type() != kind::string) return wrong_type("model", "a string", *model);
+    info.model = model->as_string();
     if (info.model.empty()) return invalid_request("'model' must not be empty.", "model", "invalid_value");
 
     if (ep == endpoint::chat) {
-        if (auto e = check_messages(j)) return e;
+        if (auto e = check_messages(root)) return e;
     } else if (ep == endpoint::completions) {
-        if (auto e = check_input(j, "prompt")) return e;
+        if (auto e = check_input(root, "prompt")) return e;
     } else {
-        if (auto e = check_input(j, "input")) return e;
+        if (auto e = check_input(root, "input")) return e;
     }
     if (ep != endpoint::embeddings) {
-        if (auto s = j.find("stream"); s != j.end() && !s->is_null()) {
-            if (!s->is_boolean()) return wrong_type("stream", "a boolean", *s);
-            info.stream = s->get<bool>();
+        if (auto st = root.member("stream"); st && st->type() != kind::null) {
+            if (st->type() != kind::boolean) return wrong_type("stream", "a boolean", *st);
+            info.stream = st->as_bool();
         }
-        if (auto so = j.find("stream_options"); so != j.end() && !so->is_null()) {
-            if (!so->is_object()) return wrong_type("stream_options", "an object", *so);
-            if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
-                if (!iu->is_boolean()) return wrong_type("stream_options.include_usage", "a boolean", *iu);
-                info.include_usage = iu->get<bool>();
+        if (auto so = root.member("stream_options"); so && so->type() != kind::null) {
+            if (so->type() != kind::object) return wrong_type("stream_options", "an object", *so);
+            if (auto iu = so->member("include_usage"); iu && iu->type() != kind::null) {
+                if (iu->type() != kind::boolean) return wrong_type("stream_options.include_usage", "a boolean", *iu);
+                info.include_usage = iu->as_bool();
             }
         }
     }
@@ -174,11 +178,19 @@ usage_counts extract_usage(std::string_view text) {
     usage_counts u;
     auto span = find_top_level_value(text, "usage");
     if (!span) return u;
-    auto j = json::parse(text.begin() + span->first, text.begin() + span->second, nullptr, false);
-    if (!j.is_object()) return u;
-    if (auto p = j.find("prompt_tokens"); p != j.end() && p->is_number_integer()) u.prompt = p->get<long long>();
-    if (auto c = j.find("completion_tokens"); c != j.end() && c->is_number_integer())
-        u.completion = c->get<long long>();
+    std::string_view obj = text.substr(span->first, span->second - span->first);
+    std::string ignored;
+    if (!json_scan::validate(obj, ignored)) return u;
+    auto usage = json_scan::root(obj);
+    auto number = [&](const char* key) -> long long {
+        auto v = usage.member(key);
+        if (!v || !v->is_integer()) return -1;
+        long long n = -1;
+        std::from_chars(v->text.data(), v->text.data() + v->text.size(), n);
+        return n;
+    };
+    u.prompt = number("prompt_tokens");
+    u.completion = number("completion_tokens");
     return u;
 }
 

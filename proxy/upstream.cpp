@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <tuple>
 #include <stdexcept>
 
 namespace swapgate::proxy {
@@ -59,23 +60,6 @@ bool is_closed_error(const error_code& ec) {
            ec == asio::ssl::error::stream_truncated;
 }
 
-template <class Stream>
-asio::awaitable<error_code> write_all(Stream& s, const std::string& bytes) {
-    auto [ec, n] = co_await asio::async_write(s, asio::buffer(bytes), use_tuple);
-    co_return ec;
-}
-
-template <class Stream, class Parser>
-asio::awaitable<error_code> read_head(Stream& s, beast::flat_buffer& buf, Parser& p) {
-    auto [ec, n] = co_await http::async_read_header(s, buf, p, use_tuple);
-    co_return ec;
-}
-
-template <class Stream, class Parser>
-asio::awaitable<error_code> read_part(Stream& s, beast::flat_buffer& buf, Parser& p) {
-    auto [ec, n] = co_await http::async_read_some(s, buf, p, use_tuple);
-    co_return ec;
-}
 
 }  // namespace
 
@@ -122,7 +106,10 @@ std::unique_ptr<upstream_conn> backend_pool::take_idle() {
     while (!idle_.empty()) {
         auto c = std::move(idle_.back());
         idle_.pop_back();
-        if (now - c->idle_since < cfg_.keepalive_idle && looks_alive(c->socket())) return c;
+        if (now - c->idle_since >= cfg_.keepalive_idle) continue;
+        // A connection used in the last second is alive unless the server closed it in
+        // that second; the retry in start() covers that rare case, so skip the syscall.
+        if (now - c->idle_since < std::chrono::seconds(1) || looks_alive(c->socket())) return c;
     }
     return nullptr;
 }
@@ -172,14 +159,20 @@ void exchange_deadline::progress() {
 }
 
 net::awaitable<void> exchange_deadline::watch(upstream_call& call) {
+    // The exchange finishing cancels this branch. A wait that completed just before
+    // that cancellation arrived must not start another wait, so the state is checked
+    // after every resumption (and exceptions on cancellation are switched off: they
+    // cost an unwind per request).
+    co_await asio::this_coro::throw_if_cancelled(false);
+    auto cancelled = [](const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; };
     for (;;) {
         timer_.expires_at(at_);
         waiting_ = true;
         auto [ec] = co_await timer_.async_wait();
         waiting_ = false;
+        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
         if (ec) {
-            auto cs = co_await asio::this_coro::cancellation_state;
-            if (cs.cancelled() != asio::cancellation_type::none || !rearm_) co_return;
+            if (!rearm_) co_return;
             rearm_ = false;
             continue;
         }
@@ -276,14 +269,15 @@ net::awaitable<error_code> upstream_call::exchange_head(const std::string& reque
     dl_.enter(phase::first_byte);
     // (GCC 12 miscompiles co_await inside ?:, hence the if/else pairs below.)
     error_code ec;
-    if (conn_->tls) ec = co_await write_all(*conn_->tls, request);
-    else ec = co_await write_all(*conn_->plain, request);
+    size_t n = 0;
+    if (conn_->tls) std::tie(ec, n) = co_await asio::async_write(*conn_->tls, asio::buffer(request), use_tuple);
+    else std::tie(ec, n) = co_await asio::async_write(*conn_->plain, asio::buffer(request), use_tuple);
     if (ec) co_return fail(failure::write, ec);
     parser_ = std::make_unique<parser_box>();
     parser_->p.header_limit(64 * 1024);
     parser_->p.body_limit(boost::none);
-    if (conn_->tls) ec = co_await read_head(*conn_->tls, conn_->buf, parser_->p);
-    else ec = co_await read_head(*conn_->plain, conn_->buf, parser_->p);
+    if (conn_->tls) std::tie(ec, n) = co_await http::async_read_header(*conn_->tls, conn_->buf, parser_->p, use_tuple);
+    else std::tie(ec, n) = co_await http::async_read_header(*conn_->plain, conn_->buf, parser_->p, use_tuple);
     if (ec) co_return fail(is_closed_error(ec) ? failure::closed : failure::protocol, ec);
     const auto& h = parser_->p.get();
     head_ = upstream_head{};
@@ -322,8 +316,7 @@ net::awaitable<error_code> upstream_call::start(std::string request) {
         // A pooled connection the server closed while idle: the request never reached
         // it, so one more try on a fresh connection is safe.
         bool stale = reused_ && !aborted_ &&
-                     (why_ == failure::write || (why_ == failure::closed && (ec == http::error::end_of_stream ||
-                                                                            ec == asio::error::connection_reset)));
+                     (why_ == failure::write || (why_ == failure::closed && parser_ && !parser_->p.got_some()));
         if (!stale) {
             pool_.stats().upstream_errors.add({pool_.cfg().name, why_ == failure::timeout ? "timeout"
                                                                  : why_ == failure::aborted ? "cancelled"
@@ -346,8 +339,9 @@ net::awaitable<error_code> upstream_call::read_some(std::string& out) {
     p.get().body().size = room;
     p.get().body().more = true;
     error_code ec;
-    if (conn_->tls) ec = co_await read_part(*conn_->tls, conn_->buf, p);
-    else ec = co_await read_part(*conn_->plain, conn_->buf, p);
+    size_t n = 0;
+    if (conn_->tls) std::tie(ec, n) = co_await http::async_read_some(*conn_->tls, conn_->buf, p, use_tuple);
+    else std::tie(ec, n) = co_await http::async_read_some(*conn_->plain, conn_->buf, p, use_tuple);
     if (ec == http::error::need_buffer) ec = {};
     size_t got = room - p.get().body().size;
     out.append(conn_->scratch.get(), got);
