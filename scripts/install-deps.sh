@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in scripts/packages.txt that are missing,
-# plus Node.js/npm when no npm is on PATH. Idempotent: does nothing when all is there.
+# Installs the Debian packages listed in scripts/packages.txt (and in any further
+# list files given as arguments) that are missing, plus Node.js/npm when no npm is
+# on PATH. Idempotent: does nothing when all is there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$')
+mapfile -t wanted < <(cat "$here/packages.txt" "$@" | grep -v '^\s*#' | grep -v '^\s*$')
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
