@@ -1,5 +1,5 @@
 // The client side of one connection while a request is handled: writing plain
-// and chunked (streamed) responses, and noticing that the client went away.
+// and chunked (streamed) responses.
 // Used only from the session's strand.
 #pragma once
 #include "proxy/errors.hpp"
@@ -56,14 +56,6 @@ private:
                                           net::asio::const_buffer c = {});
 };
 
-// Completes when the client closes its end (or its socket fails): sets `gone` and
-// runs `on_gone`. Bytes of a pipelined next request are left in place. Never
-// completes otherwise; cancel it to stop watching.
-template <class OnGone>
-net::awaitable<void> watch_client(net::tcp_stream& stream, bool& gone, OnGone on_gone);
-
 const char* status_text(int status);
 
 }  // namespace swapgate::proxy
-
-#include "proxy/client_conn_watch.ipp"

@@ -3,13 +3,11 @@
 #include "proxy/handler.hpp"
 #include "proxy/sse.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <nlohmann/json.hpp>
 
 namespace swapgate::proxy {
 
 namespace asio = net::asio;
-using namespace asio::experimental::awaitable_operators;
 using net::error_code;
 
 namespace {
@@ -69,10 +67,11 @@ struct exchange_ctx {
     proxy_state& st;
     client_conn& conn;
     upstream_call& call;
+    exchange_watch& watch;
     request_record& rec;
     std::string request;
     clock::time_point t0;
-    bool client_gone = false;
+    bool client_gone() const { return watch.client_gone(); }
 };
 
 net::awaitable<void> relay_stream(exchange_ctx& x) {
@@ -115,7 +114,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             }
         }
         if (ec) {
-            if (x.client_gone) {
+            if (x.client_gone()) {
                 x.rec.error = "client_gone";
                 x.st.stats.stream_ends.add({"client_gone"});
                 co_return;
@@ -137,11 +136,9 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
 }
 
 net::awaitable<void> run_exchange(exchange_ctx& x) {
-    // Cancellation (a shutdown past its grace period) shows up as error codes here.
-    co_await asio::this_coro::throw_if_cancelled(false);
     const auto& backend = x.rec.backend;
     if (auto ec = co_await x.call.start(std::move(x.request))) {
-        if (x.client_gone) {
+        if (x.client_gone()) {
             x.rec.status = 499;
             x.rec.error = "client_gone";
             co_return;
@@ -158,7 +155,7 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
     }
     std::string body;
     if (auto ec = co_await x.call.read_all(body)) {
-        if (x.client_gone) {
+        if (x.client_gone()) {
             x.rec.status = 499;
             x.rec.error = "client_gone";
             co_return;
@@ -210,16 +207,16 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
                            ? std::move(req.body)
                            : rewrite_model(req.body, route->model->upstream_model);
 
-    exchange_deadline dl(co_await asio::this_coro::executor, pool.cfg().timeouts);
-    upstream_call call(pool, dl);
-    exchange_ctx x{st, conn, call, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
+    // The watch aborts the call when a deadline passes or the client leaves; the
+    // exchange then sees an error and reports why.
+    exchange_watch watch(co_await asio::this_coro::executor, pool.cfg().timeouts, &conn.stream().socket());
+    upstream_call call(pool, watch);
+    watch.attach(call);
+    exchange_ctx x{st,  conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
                    t0};
-    // Three branches on this strand: the exchange itself, the deadline watchdog and
-    // the client watcher. The two watchers act by aborting the call; only the
-    // exchange completes on its own, which cancels the watchers.
-    auto on_gone = [&call] { call.abort(); };
-    co_await (run_exchange(x) || dl.watch(call) || watch_client(conn.stream(), x.client_gone, on_gone));
-    if (x.client_gone && rec.status == 0) rec.status = 499;
+    co_await run_exchange(x);
+    watch.finish();
+    if (x.client_gone() && rec.status == 0) rec.status = 499;
 }
 
 }  // namespace swapgate::proxy

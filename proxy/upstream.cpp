@@ -63,16 +63,6 @@ bool is_closed_error(const error_code& ec) {
 
 }  // namespace
 
-const char* phase_text(phase p) {
-    switch (p) {
-        case phase::connect: return "connecting";
-        case phase::first_byte: return "waiting for the response headers";
-        case phase::body: return "waiting for more of the response";
-        case phase::done: return "done";
-    }
-    return "?";
-}
-
 // ---------------------------------------------------------------- pool
 
 backend_pool::backend_pool(asio::any_io_executor ex, config::backend cfg, metrics& m)
@@ -125,71 +115,9 @@ size_t backend_pool::idle_count() {
     return idle_.size();
 }
 
-// ---------------------------------------------------------------- deadline
-
-exchange_deadline::exchange_deadline(asio::any_io_executor ex, const config::timeout_settings& t)
-    : t_(t), total_at_(clock::now() + t.total), at_(total_at_), timer_(std::move(ex)) {
-    enter(phase::connect);
-}
-
-void exchange_deadline::set(clock::time_point at) {
-    at = std::min(at, total_at_);
-    bool earlier = at < at_;
-    at_ = at;
-    if (waiting_ && earlier) {
-        rearm_ = true;
-        timer_.cancel();
-    }
-}
-
-void exchange_deadline::enter(phase p) {
-    phase_ = p;
-    auto now = clock::now();
-    switch (p) {
-        case phase::connect: set(now + t_.connect); break;
-        case phase::first_byte: set(now + t_.first_byte); break;
-        case phase::body: set(now + t_.idle); break;
-        case phase::done: set(total_at_); break;
-    }
-}
-
-void exchange_deadline::progress() {
-    // Moving a deadline later needs no timer operation: the watchdog re-checks on waking.
-    if (phase_ == phase::body) at_ = std::min(clock::now() + t_.idle, total_at_);
-}
-
-net::awaitable<void> exchange_deadline::watch(upstream_call& call) {
-    // The exchange finishing cancels this branch. A wait that completed just before
-    // that cancellation arrived must not start another wait, so the state is checked
-    // after every resumption (and exceptions on cancellation are switched off: they
-    // cost an unwind per request).
-    co_await asio::this_coro::throw_if_cancelled(false);
-    auto cancelled = [](const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; };
-    for (;;) {
-        timer_.expires_at(at_);
-        waiting_ = true;
-        auto [ec] = co_await timer_.async_wait();
-        waiting_ = false;
-        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return;
-        if (ec) {
-            if (!rearm_) co_return;
-            rearm_ = false;
-            continue;
-        }
-        if (clock::now() < at_) continue;
-        fired_ = true;
-        fired_phase_ = phase_;
-        total_exceeded_ = at_ >= total_at_;
-        call.abort();
-        timer_.expires_at(clock::time_point::max());
-        co_await timer_.async_wait();  // parked until the exchange is over
-        co_return;
-    }
-}
-
 // ---------------------------------------------------------------- call
 
-upstream_call::upstream_call(backend_pool& pool, exchange_deadline& dl) : pool_(pool), dl_(dl) {}
+upstream_call::upstream_call(backend_pool& pool, exchange_watch& watch) : pool_(pool), dl_(watch) {}
 
 upstream_call::~upstream_call() = default;
 

@@ -1,10 +1,11 @@
 // The upstream client: a keep-alive connection pool per backend (HTTP or HTTPS
 // with verification and SNI) and one request/response exchange at a time on a
-// pooled connection. An exchange runs on the caller's strand; its deadlines are
-// enforced by an exchange_deadline watchdog racing it on the same strand.
+// pooled connection. An exchange runs on the caller's strand; its deadlines and
+// the client leaving are watched by an exchange_watch, which aborts the call.
 #pragma once
 #include "config/config.hpp"
 #include "config/url.hpp"
+#include "proxy/exchange_watch.hpp"
 #include "proxy/net/net.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -22,7 +23,6 @@ namespace swapgate::proxy {
 class metrics;
 struct upstream_conn;
 
-using clock = std::chrono::steady_clock;
 
 // One backend's pool of idle connections. Thread-safe; shared by all sessions.
 class backend_pool {
@@ -53,39 +53,6 @@ private:
     std::vector<std::unique_ptr<upstream_conn>> idle_;
 };
 
-// Where an exchange stands, for its watchdog and for error messages.
-enum class phase { connect, first_byte, body, done };
-const char* phase_text(phase p);
-
-class upstream_call;
-
-// The deadline of the phase an exchange is in, capped by its total deadline. When
-// it passes, the watchdog aborts the call (closing its socket) and records it.
-class exchange_deadline {
-public:
-    exchange_deadline(net::asio::any_io_executor ex, const config::timeout_settings& t);
-    void enter(phase p);  // connect / first_byte / body: (re)starts that phase's clock
-    void progress();      // body bytes arrived: pushes the idle deadline out
-    bool fired() const { return fired_; }
-    phase fired_phase() const { return fired_phase_; }
-    bool total_exceeded() const { return total_exceeded_; }
-    // Runs until cancelled; aborts `call` when the deadline passes.
-    net::awaitable<void> watch(upstream_call& call);
-
-private:
-    const config::timeout_settings& t_;
-    clock::time_point total_at_;
-    clock::time_point at_;
-    phase phase_ = phase::connect;
-    net::steady_timer timer_;
-    bool waiting_ = false;
-    bool rearm_ = false;
-    bool fired_ = false;
-    bool total_exceeded_ = false;
-    phase fired_phase_ = phase::connect;
-    void set(clock::time_point at);
-};
-
 struct upstream_head {
     int status = 0;
     std::string content_type;
@@ -99,7 +66,7 @@ enum class failure { none, resolve, connect, tls, write, closed, protocol, too_l
 // One request/response exchange. Not thread-safe: used from one strand.
 class upstream_call {
 public:
-    upstream_call(backend_pool& pool, exchange_deadline& dl);
+    upstream_call(backend_pool& pool, exchange_watch& watch);
     ~upstream_call();
 
     // Sends `request` (complete HTTP/1.1 bytes) on a pooled or new connection and
@@ -122,7 +89,7 @@ public:
 
 private:
     backend_pool& pool_;
-    exchange_deadline& dl_;
+    exchange_watch& dl_;
     std::unique_ptr<upstream_conn> conn_;
     struct parser_box;
     std::unique_ptr<parser_box> parser_;
