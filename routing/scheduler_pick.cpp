@@ -1,0 +1,354 @@
+// The choices: which waiting model loads next (decide), which resident models
+// make room for it (plan_room), and the reservation that ties the two until
+// the victims' unloads completed (commit / start_pending / drop_reservation).
+#include "routing/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace swapgate::routing {
+
+using namespace std::chrono_literals;
+using detail::model_rt;
+
+namespace {
+
+double seconds(duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct candidate {
+    model_id m = 0;
+    time_point oldest{};
+    std::uint64_t ticket = 0;  // arrival order of the oldest waiter (ties in time)
+    time_point forced_at{};
+    bool forced = false;
+    double score = 0;
+};
+
+}  // namespace
+
+double scheduler::candidate_score(const model_rt& m, time_point now) const {
+    // Sum over waiting requests of (1 + age / aging), divided by the reload
+    // cost: cheap models with many old waiters first. O(1) from the queue sums.
+    return demand_weight(m, now) / std::max(0.1, seconds(reload_cost(m)));
+}
+
+double scheduler::victim_score(const model_rt& m, time_point now) const {
+    // What evicting it is expected to cost: how often it is asked for times
+    // what bringing it back costs, plus the requests queued on it; doubled
+    // when it is busy. A small constant keeps idle-vs-busy meaningful for
+    // models nobody asked for recently.
+    const bool idle = m.running.empty() && m.queued == 0;
+    const double base = 0.001 + m.queued + rate_per_s(m, now) * seconds(victim_reload_cost(m));
+    return idle ? base : 2 * base;
+}
+
+double scheduler::demand_weight(const model_rt& m, time_point now) const {
+    const auto now_ms = std::chrono::duration_cast<duration>(now.time_since_epoch()).count();
+    const double age_sum_ms = static_cast<double>(m.queued) * static_cast<double>(now_ms) -
+                              static_cast<double>(m.arrival_sum_ms);
+    return m.queued + age_sum_ms / static_cast<double>(settings_.aging.count());
+}
+
+std::optional<time_point> scheduler::swap_worth_at(model_id mi, const std::vector<model_id>& victims,
+                                                   time_point now) const {
+    // A swap pays when the requests it serves outweigh the requests it hurts.
+    // Served: the waiters (each weighing 1 + age / max_wait, so the balance
+    // tips before max_wait forces it) and the arrivals expected during the
+    // newcomer's minimum residency. Hurt, per victim: its waiters and the
+    // arrivals expected until it could be back (the load, the newcomer's
+    // residency, its own reload). Counted in requests, from the recent rates.
+    const auto& c = models_[mi];
+    const duration wait_limit = max_wait(c);
+    double hurt = 0;
+    for (model_id vi : victims) {
+        const auto& v = models_[vi];
+        const double horizon_s = seconds(reload_cost(c) + min_residency(c) + victim_reload_cost(v));
+        hurt += v.queued + rate_per_s(v, now) * horizon_s;
+    }
+    const auto now_ms = std::chrono::duration_cast<duration>(now.time_since_epoch()).count();
+    const double age_sum_ms = static_cast<double>(c.queued) * static_cast<double>(now_ms) -
+                              static_cast<double>(c.arrival_sum_ms);
+    const double waiting = c.queued + age_sum_ms / static_cast<double>(wait_limit.count());
+    const double gain = waiting + rate_per_s(c, now) * seconds(min_residency(c));
+    if (gain >= hurt) return now;
+    if (c.queued == 0) return std::nullopt;
+    // The waiters' weight grows by `queued` per max_wait: when it catches up.
+    const double wait_ms = (hurt - gain) / c.queued * static_cast<double>(wait_limit.count());
+    return now + duration{static_cast<long long>(std::ceil(wait_ms))};
+}
+
+void scheduler::decide(time_point now) {
+    decide_at_.reset();
+    std::vector<candidate> cands;
+    for (model_id mi = 0; mi < models_.size(); ++mi) {
+        auto& m = models_[mi];
+        if (m.queued == 0 || (m.state != model_state::unloaded && m.state != model_state::sleeping)) continue;
+        purge_front(m);
+        candidate c;
+        c.m = mi;
+        c.oldest = requests_.at(m.queue.front().id).arrived;
+        c.ticket = m.queue.front().ticket;
+        c.forced_at = c.oldest + max_wait(m);
+        c.forced = settings_.policy == policy_kind::value && c.forced_at <= now;
+        c.score = candidate_score(m, now);
+        cands.push_back(c);
+    }
+    if (cands.empty()) return;
+    const auto policy = settings_.policy;
+    if (policy == policy_kind::fifo) {
+        // llama-swap swaps one model at a time, for the oldest waiting request.
+        const bool busy = std::any_of(models_.begin(), models_.end(), [](const model_rt& m) {
+            return m.state == model_state::pending || m.state == model_state::loading;
+        });
+        if (busy) return;
+    }
+    ++counters_.decisions;
+    auto by_age = [](const candidate& a, const candidate& b) {
+        return a.oldest != b.oldest ? a.oldest < b.oldest : a.ticket < b.ticket;
+    };
+    if (policy == policy_kind::value) {
+        std::sort(cands.begin(), cands.end(), [&](const candidate& a, const candidate& b) {
+            if (a.forced != b.forced) return a.forced;
+            if (a.forced) return by_age(a, b);
+            if (a.score != b.score) return a.score > b.score;
+            return by_age(a, b);
+        });
+    } else {
+        std::sort(cands.begin(), cands.end(), by_age);
+        if (policy == policy_kind::fifo) cands.resize(1);
+    }
+
+    // Evictions go in rank order: once a candidate could not get room on a
+    // device, lower ones may only use room that is free there already.
+    std::vector<bool> device_blocked(devices_.size(), false);
+    bool global_blocked = false;
+    std::optional<time_point> retry;
+    auto consider = [&retry](time_point t) {
+        if (!retry || t < *retry) retry = t;
+    };
+    for (const auto& c : cands) {
+        const auto d = models_[c.m].device;
+        // Forced candidates go first and skip the swap-worth test, but even
+        // they wait for their victims' minimum residency: ignoring it is what
+        // makes a scheduler thrash once everything waits past max_wait.
+        auto plan = plan_room(c.m, now, false, !device_blocked[d] && !global_blocked);
+        std::optional<time_point> worth_at;
+        if (plan.ok && policy == policy_kind::value && !c.forced && !plan.victims.empty())
+            worth_at = swap_worth_at(c.m, plan.victims, now);
+        if (plan.ok && (!worth_at || *worth_at <= now)) {
+            commit(c.m, plan, now, c.forced, false, false);
+            continue;
+        }
+        device_blocked[d] = true;
+        if (plan.global_short) global_blocked = true;
+        if (policy != policy_kind::value) continue;  // the baselines retry on the next event
+        if (!c.forced) consider(c.forced_at);
+        if (plan.residency_ends) consider(*plan.residency_ends);
+        if (worth_at) consider(*worth_at);
+    }
+    if (retry) decide_at_ = std::max(*retry, now + settings_.window);
+}
+
+scheduler::room_plan scheduler::plan_room(model_id mi, time_point now, bool ignore_residency,
+                                          bool allow_evict) const {
+    room_plan plan;
+    const auto& t = models_[mi];
+    const auto d = t.device;
+    const auto& dev = devices_[d];
+    long long need_mb = committed_mb(d) + mem(t) - dev.budget_mb;
+    int need_dev = committed_count(d) + 1 - dev.max_loaded;
+    int need_all = committed_count(std::nullopt) + 1 - settings_.max_loaded_global;
+    auto satisfied = [&] { return need_mb <= 0 && need_dev <= 0 && need_all <= 0; };
+    if (satisfied()) {
+        plan.ok = true;
+        return plan;
+    }
+    auto describe = [&](std::string_view what) {
+        std::string s = "no room for '" + t.spec.name + "' on '" + dev.name + "' (";
+        if (need_mb > 0)
+            s += std::to_string(mem(t)) + " MB needed, " + std::to_string(dev.budget_mb - committed_mb(d)) +
+                 " MB free; ";
+        if (need_dev > 0) s += "device max_loaded " + std::to_string(dev.max_loaded) + " reached; ";
+        if (need_all > 0) s += "max_loaded " + std::to_string(settings_.max_loaded_global) + " reached; ";
+        s += what;
+        s += ")";
+        return s;
+    };
+    if (!allow_evict) {
+        plan.global_short = need_all > 0;
+        plan.why = describe("a higher-ranked load waits for room first");
+        return plan;
+    }
+
+    std::vector<model_id> eligible;
+    for (model_id vi = 0; vi < models_.size(); ++vi) {
+        const auto& v = models_[vi];
+        if (vi == mi || v.state != model_state::loaded || is_static(v) || v.spec.pinned) continue;
+        const bool useful = v.device == d || need_all > 0;
+        if (!useful) continue;
+        const time_point eligible_at = v.loaded_at + min_residency(v);
+        if (!ignore_residency && eligible_at > now) {
+            if (!plan.residency_ends || eligible_at < *plan.residency_ends) plan.residency_ends = eligible_at;
+            continue;
+        }
+        eligible.push_back(vi);
+    }
+    if (settings_.policy == policy_kind::value) {
+        // The cheapest to lose first, where a busy model counts double (it
+        // must drain, and its waiters are hurt): idle models are preferred,
+        // but a hot model that is idle for a moment is not thrown out for a
+        // cold one that happens to be busy. Then least recently used.
+        std::sort(eligible.begin(), eligible.end(), [&](model_id a, model_id b) {
+            const auto &x = models_[a], &y = models_[b];
+            const double sx = victim_score(x, now), sy = victim_score(y, now);
+            if (sx != sy) return sx < sy;
+            if (x.last_used != y.last_used) return x.last_used < y.last_used;
+            return a < b;
+        });
+    } else {
+        std::sort(eligible.begin(), eligible.end(), [&](model_id a, model_id b) {
+            const auto &x = models_[a], &y = models_[b];
+            return x.last_used != y.last_used ? x.last_used < y.last_used : a < b;
+        });
+    }
+    for (model_id vi : eligible) {
+        if (satisfied()) break;
+        const auto& v = models_[vi];
+        const bool here = v.device == d;
+        if (!(here && (need_mb > 0 || need_dev > 0)) && need_all <= 0) continue;
+        plan.victims.push_back(vi);
+        if (here) {
+            need_mb -= mem(v);
+            --need_dev;
+        }
+        --need_all;
+    }
+    if (!satisfied()) {
+        plan.global_short = need_all > 0;
+        plan.victims.clear();
+        plan.why = describe("the other models are pinned, busy loading or within their minimum residency");
+        return plan;
+    }
+    // Keep the preferred victims only where they are needed: a later, larger
+    // one may have made an earlier one unnecessary.
+    for (std::size_t i = 0; i < plan.victims.size();) {
+        const auto& v = models_[plan.victims[i]];
+        const bool here = v.device == d;
+        const long long mb = here ? need_mb + mem(v) : need_mb;
+        const int dv = here ? need_dev + 1 : need_dev;
+        if (mb <= 0 && dv <= 0 && need_all + 1 <= 0) {
+            need_mb = mb;
+            need_dev = dv;
+            ++need_all;
+            plan.victims.erase(plan.victims.begin() + static_cast<std::ptrdiff_t>(i));
+        } else {
+            ++i;
+        }
+    }
+    plan.ok = true;
+    return plan;
+}
+
+void scheduler::commit(model_id mi, const room_plan& plan, time_point now, bool forced, bool admin_hold,
+                       bool admin_reason) {
+    auto& t = models_[mi];
+    t.state = model_state::pending;
+    t.admin_hold = admin_hold;
+    t.reservation = next_reservation_++;
+    t.outstanding_victims = static_cast<int>(plan.victims.size());
+    if (!plan.victims.empty()) ++counters_.swaps;
+    for (model_id vi : plan.victims) evict(vi, now, admin_reason ? "admin" : forced ? "max_wait" : "make_room", mi);
+    start_pending(now);
+}
+
+void scheduler::evict(model_id vi, time_point now, std::string reason, std::optional<model_id> target) {
+    auto& v = models_[vi];
+    ++counters_.evictions[reason];
+    v.eviction_reason = std::move(reason);
+    v.victim_for = target.value_or(0);
+    v.victim_for_reservation = target ? models_[*target].reservation : 0;
+    if (v.running.empty()) {
+        emit_unload(vi, now);
+    } else {
+        v.state = model_state::draining;  // from now on it admits nothing new
+        v.drain_deadline = now + settings_.drain_timeout;
+    }
+}
+
+void scheduler::victim_gone(model_id vi) {
+    auto& v = models_[vi];
+    if (v.victim_for_reservation != 0) {
+        auto& t = models_[v.victim_for];
+        if (t.state == model_state::pending && t.reservation == v.victim_for_reservation &&
+            t.outstanding_victims > 0)
+            --t.outstanding_victims;
+    }
+    v.victim_for_reservation = 0;
+}
+
+void scheduler::start_pending(time_point now) {
+    // Oldest reservation first; each starts once its own victims are gone and
+    // the device physically has the room (other victims may still be draining).
+    for (;;) {
+        std::optional<model_id> next;
+        for (model_id mi = 0; mi < models_.size(); ++mi) {
+            const auto& m = models_[mi];
+            if (m.state != model_state::pending || m.outstanding_victims > 0) continue;
+            const auto& dev = devices_[m.device];
+            if (resident_mb(m.device) + mem(m) > dev.budget_mb) continue;
+            if (physical_count(m.device) + 1 > dev.max_loaded) continue;
+            if (physical_count(std::nullopt) + 1 > settings_.max_loaded_global) continue;
+            if (!next || m.reservation < models_[*next].reservation) next = mi;
+        }
+        if (!next) return;
+        emit_load(*next, now);
+    }
+}
+
+void scheduler::drop_reservation(model_id mi) {
+    auto& t = models_[mi];
+    const auto res = t.reservation;
+    t.state = t.asleep ? model_state::sleeping : model_state::unloaded;
+    t.admin_hold = false;
+    t.reservation = 0;
+    t.outstanding_victims = 0;
+    ++counters_.reservations_dropped;
+    // Victims still draining were never unloaded: they go back to serving if
+    // the room they held is still free. Those already unloading carry on.
+    for (model_id vi = 0; vi < models_.size(); ++vi) {
+        auto& v = models_[vi];
+        if (v.victim_for_reservation != res || v.victim_for != mi) continue;
+        v.victim_for_reservation = 0;
+        if (v.state != model_state::draining) continue;
+        const auto& dev = devices_[v.device];
+        if (committed_mb(v.device) + mem(v) > dev.budget_mb || committed_count(v.device) + 1 > dev.max_loaded ||
+            committed_count(std::nullopt) + 1 > settings_.max_loaded_global)
+            continue;
+        v.state = model_state::loaded;
+        v.eviction_reason.clear();
+        dispatch_queued(vi, now_);
+    }
+}
+
+void scheduler::restore_budget(model_id loaded, time_point now) {
+    // The model turned out larger than estimated. The memory is in use
+    // already; make the accounting true again by evicting others (ignoring
+    // residency), and as a last resort the model itself.
+    auto& m = models_[loaded];
+    const auto d = m.device;
+    const auto budget = devices_[d].budget_mb;
+    while (committed_mb(d) > budget) {
+        std::optional<model_id> pick;
+        for (model_id vi = 0; vi < models_.size(); ++vi) {
+            const auto& v = models_[vi];
+            if (vi == loaded || v.device != d || v.state != model_state::loaded || is_static(v) || v.spec.pinned)
+                continue;
+            if (!pick || victim_score(v, now) < victim_score(models_[*pick], now)) pick = vi;
+        }
+        if (!pick) break;
+        evict(*pick, now, "over_budget", std::nullopt);
+    }
+    if (committed_mb(d) > budget && !m.spec.pinned) evict(loaded, now, "over_budget", std::nullopt);
+}
+
+}  // namespace swapgate::routing

@@ -1,0 +1,191 @@
+// Failures and admin: failed loads with backoff, crashes, late or duplicate
+// events, the admin commands and the wait estimate.
+#include "scheduler_harness.hpp"
+
+namespace swapgate::routing::test {
+namespace {
+
+constexpr model_id A = 0, B = 1;
+
+rig two(scheduler_settings st = {}) {
+    return rig(st, {gpu(8000)}, {make_model("a", 6000), make_model("b", 6000)});
+}
+
+TEST(SchedulerFailure, AFailedLoadRejectsItsWaitersAndBacksOffThenLoadsAgain) {
+    auto r = two();
+    r.arrive(1, A);
+    r.arrive(2, A);
+    r.run_for(100ms);
+    r.advance(2s);
+    auto acts = r.load_failed(A, "out of memory");
+    ASSERT_EQ(count(acts, action::reject), 2) << dump(acts);
+    for (const auto& a : acts) {
+        EXPECT_EQ(a.status, 503);
+        EXPECT_NE(a.reason.find("out of memory"), std::string::npos);
+        EXPECT_NE(a.reason.find("'a'"), std::string::npos);
+        EXPECT_EQ(a.retry_after, 2s);
+    }
+    EXPECT_EQ(r.state(A), model_state::failed);
+    EXPECT_EQ(r.s().view(A).last_error, "out of memory");
+    // During the backoff a new request is rejected at once.
+    r.advance(1s);
+    acts = r.arrive(3, A);
+    ASSERT_TRUE(find(acts, action::reject, A, 3));
+    EXPECT_EQ(acts[0].status, 503);
+    EXPECT_EQ(acts[0].retry_after, 1s);
+    // The failed model held no memory: B loads meanwhile without evicting anything.
+    r.arrive(4, B);
+    acts = r.run_for(100ms);
+    EXPECT_TRUE(loads(acts, B)) << dump(acts);
+    EXPECT_EQ(count(acts, action::unload), 0);
+    r.loaded(B);
+    r.finish(4);
+    // After the backoff a request loads it again (B makes room after its residency).
+    r.advance(10s);
+    r.arrive(5, A);
+    acts = r.run_for(100ms);
+    ASSERT_TRUE(unloads(acts, B)) << dump(acts);
+    acts = r.unloaded(B);
+    ASSERT_TRUE(loads(acts, A)) << dump(acts);
+    // A second failure doubles the backoff; success resets it.
+    acts = r.load_failed(A);
+    ASSERT_TRUE(find(acts, action::reject, A, 5));
+    EXPECT_EQ(acts[0].retry_after, 4s);
+    EXPECT_EQ(r.s().view(A).consecutive_failures, 2);
+    r.advance(4s);
+    r.arrive(6, A);
+    r.run_for(100ms);
+    r.loaded(A);
+    EXPECT_EQ(r.s().view(A).consecutive_failures, 0);
+    EXPECT_EQ(r.s().counters().load_failures, 2u);
+}
+
+TEST(SchedulerFailure, ACrashFailsRunningRequestsAndTheModelLoadsAgainOnDemand) {
+    auto r = two();
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.loaded(A);
+    r.arrive(2, A);
+    auto acts = r.crashed(A, "signal 9");
+    ASSERT_EQ(count(acts, action::fail_request), 2) << dump(acts);
+    EXPECT_NE(acts[0].reason.find("crashed"), std::string::npos);
+    EXPECT_EQ(r.state(A), model_state::unloaded);
+    EXPECT_EQ(r.s().resident_mb(0), 0);
+    EXPECT_TRUE(r.finish(1).empty());  // late finish: ignored
+    acts = r.arrive(3, A);
+    EXPECT_TRUE(acts.empty());
+    acts = r.run_for(100ms);
+    EXPECT_TRUE(loads(acts, A)) << dump(acts);  // no backoff after a crash
+    EXPECT_EQ(r.s().counters().crashes, 1u);
+    EXPECT_EQ(r.s().counters().evictions.at("crash"), 1u);
+}
+
+TEST(SchedulerFailure, ACrashWhileLoadingIsAFailedLoad) {
+    auto r = two();
+    r.arrive(1, A);
+    r.run_for(100ms);
+    auto acts = r.crashed(A, "exit 1");
+    ASSERT_TRUE(find(acts, action::reject, A, 1)) << dump(acts);
+    EXPECT_EQ(r.state(A), model_state::failed);
+}
+
+TEST(SchedulerFailure, ACrashedVictimCountsAsUnloaded) {
+    auto r = two();
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.loaded(A);
+    r.advance(10s);
+    r.arrive(2, B);
+    r.run_for(100ms);
+    ASSERT_EQ(r.state(A), model_state::draining);
+    auto acts = r.crashed(A);
+    EXPECT_TRUE(find(acts, action::fail_request, A, 1));
+    EXPECT_TRUE(loads(acts, B)) << dump(acts);
+}
+
+TEST(SchedulerFailure, LateAndDuplicateEventsAreIgnored) {
+    auto r = two();
+    EXPECT_TRUE(r.loaded(A).empty());
+    EXPECT_TRUE(r.unloaded(A).empty());
+    EXPECT_TRUE(r.load_failed(A).empty());
+    EXPECT_TRUE(r.crashed(A).empty());
+    EXPECT_TRUE(r.finish(42).empty());
+    r.arrive(1, A);
+    r.run_for(100ms);
+    EXPECT_FALSE(r.loaded(A).empty());
+    EXPECT_TRUE(r.loaded(A).empty());
+    EXPECT_EQ(r.s().counters().ignored_events, 6u);
+    EXPECT_EQ(r.s().counters().loads, 1u);
+}
+
+TEST(SchedulerFailure, TimeNeverGoesBackwards) {
+    auto r = two();
+    r.arrive(1, A);
+    r.s().tick(r.now() - 1h);  // an older time is read as the latest seen
+    EXPECT_TRUE(r.s().take_actions().empty());
+    r.advance(100ms);
+    EXPECT_TRUE(loads(r.tick(), A));
+}
+
+TEST(SchedulerAdmin, RequestLoadEvictsAsNeededAndForceSkipsResidency) {
+    auto r = two();
+    EXPECT_EQ(r.s().request_load(r.now(), A, false), "");
+    auto acts = r.s().take_actions();
+    ASSERT_TRUE(loads(acts, A)) << dump(acts);
+    r.loaded(A);
+    EXPECT_EQ(r.s().request_load(r.now(), A, false), "");  // already there
+    auto answer = r.s().can_load(r.now(), B);
+    EXPECT_FALSE(answer.fits_now);
+    EXPECT_TRUE(answer.would_evict.empty());
+    EXPECT_NE(answer.why_not.find("minimum residency"), std::string::npos) << answer.why_not;
+    EXPECT_NE(r.s().request_load(r.now(), B, false), "");
+    EXPECT_EQ(r.s().request_load(r.now(), B, true), "");
+    acts = r.s().take_actions();
+    const action* u = find(acts, action::unload, A);
+    ASSERT_TRUE(u) << dump(acts);
+    EXPECT_EQ(u->reason, "admin");
+    EXPECT_TRUE(loads(r.unloaded(A), B));
+    EXPECT_EQ(r.s().can_load(r.now(), B).why_not, "already loading");
+    r.loaded(B);
+    r.advance(10s);
+    answer = r.s().can_load(r.now(), A);
+    EXPECT_FALSE(answer.fits_now);
+    ASSERT_EQ(answer.would_evict.size(), 1u);
+    EXPECT_EQ(answer.would_evict[0], B);
+}
+
+TEST(SchedulerAdmin, RequestUnloadAndUnloadIdle) {
+    scheduler_settings st;
+    st.max_loaded_global = 3;
+    rig r(st, {gpu(8000, 3)}, {make_model("a", 2000), make_model("b", 2000), make_model("c", 2000)});
+    for (model_id m = 0; m < 3; ++m) r.s().request_load(r.now(), m, false);
+    r.s().take_actions();
+    for (model_id m = 0; m < 3; ++m) r.loaded(m);
+    EXPECT_TRUE(dispatched(r.arrive(1, 0), 1));
+    EXPECT_EQ(r.s().request_unload(r.now(), 1), "");
+    auto acts = r.s().take_actions();
+    EXPECT_TRUE(unloads(acts, 1));
+    EXPECT_EQ(r.s().request_unload(r.now(), 1), "");  // already on its way
+    EXPECT_TRUE(r.s().take_actions().empty());
+    r.s().unload_idle(r.now());
+    acts = r.s().take_actions();
+    EXPECT_TRUE(unloads(acts, 2));
+    EXPECT_FALSE(unloads(acts, 0));  // busy
+    EXPECT_EQ(r.s().counters().evictions.at("admin"), 2u);
+}
+
+TEST(SchedulerAdmin, EstimatedWaitFollowsTheState) {
+    auto r = two();
+    EXPECT_EQ(r.s().estimated_wait(A, r.now()), 100ms + 4s);  // window + prior cost
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.advance(1s);
+    EXPECT_EQ(r.s().estimated_wait(A, r.now()), 3s);  // 4 s load, 1 s in
+    r.loaded(A);
+    r.advance(2s);
+    r.finish(1);
+    EXPECT_EQ(r.s().estimated_wait(A, r.now()), 0ms);
+}
+
+}  // namespace
+}  // namespace swapgate::routing::test
