@@ -1,10 +1,13 @@
 #include "proxy/client_conn.hpp"
 
+#include <boost/beast/core/buffers_suffix.hpp>
+
 #include <cstdio>
 
 namespace swapgate::proxy {
 
 namespace asio = net::asio;
+namespace beast = net::beast;
 using net::error_code;
 
 const char* status_text(int status) {
@@ -51,11 +54,21 @@ void client_conn::build_head(int status, std::string_view content_type, const he
 }
 
 asio::awaitable<error_code> client_conn::write(asio::const_buffer a, asio::const_buffer b, asio::const_buffer c) {
-    stream_.expires_after(write_timeout);
     std::array<asio::const_buffer, 3> bufs{a, b, c};
-    auto [ec, written] = co_await asio::async_write(stream_, bufs, net::use_tuple);
+    // Fast path: the socket is non-blocking and usually has room, so most writes
+    // (a response, one SSE event) complete here without a timer or a suspension.
+    error_code ec;
+    size_t sent = stream_.socket().send(bufs, 0, ec);
+    size_t total = a.size() + b.size() + c.size();
+    if (!ec && sent == total) co_return error_code{};
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+    // The client is not keeping up: finish asynchronously, bounded by write_timeout.
+    beast::buffers_suffix<std::array<asio::const_buffer, 3>> rest(bufs);
+    rest.consume(ec ? 0 : sent);
+    stream_.expires_after(write_timeout);
+    auto [wec, written] = co_await asio::async_write(stream_, rest, net::use_tuple);
     stream_.expires_never();
-    co_return ec;
+    co_return wec;
 }
 
 asio::awaitable<error_code> client_conn::send(int status, std::string_view content_type, std::string_view body,

@@ -117,6 +117,8 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
         net::tcp_stream stream(std::move(sock));
         error_code ignored;
         stream.socket().set_option(tcp::no_delay(true), ignored);
+        // Non-blocking, so that client_conn can try writes synchronously first.
+        stream.socket().non_blocking(true, ignored);
         beast::flat_buffer buf;
         client_conn conn(stream);
         conn.read_buffer = &buf;

@@ -166,3 +166,21 @@ TEST(Shutdown, GracePeriodCutsOffEndlessStreams) {
 
 }  // namespace
 }  // namespace swapgate::test
+
+namespace swapgate::test {
+namespace {
+
+TEST(SlowReader, ClientThatStopsReadingIsCutOffAndTheUpstreamClosed) {
+    auto sim = start_sim();
+    auto proxy = start_proxy(one_model_config(url_of(sim->port())) + "limits:\n  write_timeout: 500ms\n");
+    http_client c(proxy->port());
+    // A long, fast stream the client never reads: socket buffers fill, the proxy's
+    // write stalls, and after write_timeout the proxy gives up on this client.
+    c.send("POST", "/v1/chat/completions", chat_body("m", true, R"("sim":{"tokens":400000})"));
+    EXPECT_TRUE(eventually([&] { return sim_stats(sim->port())["client_disconnects"] == 1; }, std::chrono::seconds(20)));
+    http_client other(proxy->port());
+    EXPECT_EQ(other.request("GET", "/healthz").status, 200);  // the proxy is fine
+}
+
+}  // namespace
+}  // namespace swapgate::test
