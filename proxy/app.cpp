@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -37,14 +38,15 @@ net::awaitable<void> shutdown_on_signal(server& srv, proxy_state& st, asio::io_c
                                       std::to_string(srv.session_count()) + " connection(s) for up to " +
                                       std::to_string(grace.count()) + " ms");
     srv.begin_shutdown();
-    // A second signal skips the grace period.
-    bool hurry = false;
-    signals.async_wait([&hurry](const net::error_code& e, int) {
-        if (!e) hurry = true;
+    // A second signal skips the grace period. (The flag outlives this frame: the
+    // handler may run on another thread, even after the coroutine returned.)
+    auto hurry = std::make_shared<std::atomic<bool>>(false);
+    signals.async_wait([hurry](const net::error_code& e, int) {
+        if (!e) *hurry = true;
     });
     auto deadline = std::chrono::steady_clock::now() + grace;
     net::steady_timer t(ioc);
-    while (srv.session_count() > 0 && std::chrono::steady_clock::now() < deadline && !hurry) {
+    while (srv.session_count() > 0 && std::chrono::steady_clock::now() < deadline && !*hurry) {
         t.expires_after(std::chrono::milliseconds(20));
         co_await t.async_wait();
     }
@@ -85,9 +87,11 @@ int run(const run_options& opts) {
     int threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
     auto shared = std::make_shared<const config::config>(std::move(cfg));
+    // The io_context is declared first so it is destroyed last: pooled upstream
+    // sockets in `st` must be closed while their reactor still exists.
+    asio::io_context ioc(threads);
     proxy_state st(shared);
     st.started_at = static_cast<long long>(std::time(nullptr));
-    asio::io_context ioc(threads);
     try {
         for (const auto& [name, b] : shared->backends)
             st.pools.emplace(name, std::make_unique<backend_pool>(ioc.get_executor(), b, st.stats));
@@ -120,6 +124,7 @@ int run(const run_options& opts) {
     for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : pool) t.join();
+    st.pools.clear();
     log_event("info", "stopped", "bye");
     return 0;
 }

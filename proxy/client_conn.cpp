@@ -47,6 +47,7 @@ void client_conn::build_head(int status, std::string_view content_type, const he
     else if (!http10) head_.append("Transfer-Encoding: chunked\r\n");
     if (!request_id.empty()) head_.append("X-Request-Id: ").append(request_id).append("\r\n");
     for (const auto& [k, v] : extra) head_.append(k).append(": ").append(v).append("\r\n");
+    if (draining && draining->load()) keep_alive = false;  // shutting down: tell the client
     if (!keep_alive) head_.append("Connection: close\r\n");
     else if (http10) head_.append("Connection: keep-alive\r\n");
     head_.append("\r\n");
@@ -74,6 +75,7 @@ asio::awaitable<error_code> client_conn::write(asio::const_buffer a, asio::const
 asio::awaitable<error_code> client_conn::send(int status, std::string_view content_type, std::string_view body,
                                               const header_list& extra) {
     build_head(status, content_type, extra, static_cast<long long>(body.size()));
+    if (head_only) co_return co_await write(asio::buffer(head_));
     co_return co_await write(asio::buffer(head_), asio::buffer(body.data(), body.size()));
 }
 
@@ -81,6 +83,7 @@ asio::awaitable<error_code> client_conn::send_error(const api_error& e) {
     std::string body = error_body(e);
     header_list extra;
     if (e.status == 503 || e.status == 429) extra.emplace_back("Retry-After", "1");
+    if (e.status == 405) extra.emplace_back("Allow", e.message.find("/models") != std::string::npos ? "GET, HEAD" : "POST");
     co_return co_await send(e.status, "application/json", body, extra);
 }
 

@@ -5,6 +5,7 @@
 #include "proxy/errors.hpp"
 #include "proxy/net/net.hpp"
 
+#include <atomic>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,6 +35,8 @@ public:
     // Whether the connection stays open after this response.
     bool keep_alive = true;
     bool http10 = false;
+    bool head_only = false;  // a HEAD request: the head of the response, no body
+    const std::atomic<bool>* draining = nullptr;  // when set, responses say Connection: close
     std::string request_id;
     net::beast::flat_buffer* read_buffer = nullptr;  // bytes already read past the request
     std::chrono::milliseconds write_timeout{60000};

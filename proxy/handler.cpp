@@ -71,7 +71,7 @@ net::awaitable<void> handle_request(proxy_state& st, client_conn& conn, incoming
     rec.request_id = req.request_id;
     rec.method = req.method;
     rec.path = req.path;
-    const bool get = req.method == "GET", post = req.method == "POST";
+    const bool get = req.method == "GET" || req.method == "HEAD", post = req.method == "POST";
     std::string_view api = api_path(req.path);
     const char* endpoint_label = "other";
 
@@ -136,10 +136,12 @@ net::awaitable<void> handle_request(proxy_state& st, client_conn& conn, incoming
 
     rec.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     st.stats.inflight_requests.add(-1);
-    st.stats.requests.add({endpoint_label, rec.model, rec.backend, std::to_string(rec.status)});
+    // Labels come from a bounded set (configured names), never from client text.
+    st.stats.requests.add({endpoint_label, rec.model_label, rec.backend, std::to_string(rec.status)});
     if (std::string_view(endpoint_label) != "other") {
-        st.stats.duration.observe({endpoint_label, rec.model}, rec.duration_ms / 1000.0);
-        if (rec.ttfb_ms >= 0) st.stats.time_to_first_byte.observe({endpoint_label, rec.model}, rec.ttfb_ms / 1000.0);
+        st.stats.duration.observe({endpoint_label, rec.model_label}, rec.duration_ms / 1000.0);
+        if (rec.ttfb_ms >= 0)
+            st.stats.time_to_first_byte.observe({endpoint_label, rec.model_label}, rec.ttfb_ms / 1000.0);
     }
     if (st.cfg->log.requests) write_log_line(format_record(rec));
 }

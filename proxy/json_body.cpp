@@ -139,7 +139,14 @@ std::optional<api_error> parse_request(endpoint ep, std::string_view body, reque
         return invalid_request("The request body is not valid JSON: " + why + ".", "", "invalid_json");
     value root = json_scan::root(body);
     if (root.type() != kind::object) return invalid_request("The request body must be a JSON object.", "", "invalid_json");
+    // A second "model" key (or one spelt with escapes) would let the backend see a
+    // different model than the one routed and rewritten here: refuse it.
+    size_t model_keys = root.count_members("model");
+    if (model_keys > 1)
+        return invalid_request("'model' appears more than once in the request body.", "model", "invalid_value");
     auto model = root.member("model");
+    if (!model && model_keys == 1)
+        return invalid_request("The key 'model' must be written without escape sequences.", "model", "invalid_value");
     if (!model) return missing("model");
     if (model->type() != kind::string) return wrong_type("model", "a string", *model);
     info.model = model->as_string();
@@ -226,18 +233,14 @@ std::string json_quote(std::string_view s) {
 }
 
 std::string rewrite_model(std::string_view body, std::string_view model) {
-    if (auto span = find_top_level_string(body, "model")) {
-        std::string out;
-        std::string q = json_quote(model);
-        out.reserve(body.size() + q.size());
-        out.append(body.substr(0, span->first)).append(q).append(body.substr(span->second));
-        return out;
-    }
-    // Only reached for exotic spellings (an escaped key): fall back to a re-serialisation.
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::string(body);
-    j["model"] = std::string(model);
-    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    // parse_request guarantees exactly one plainly spelt top-level "model" string.
+    auto span = find_top_level_string(body, "model");
+    if (!span) return std::string(body);
+    std::string out;
+    std::string q = json_quote(model);
+    out.reserve(body.size() + q.size());
+    out.append(body.substr(0, span->first)).append(q).append(body.substr(span->second));
+    return out;
 }
 
 }  // namespace swapgate::proxy

@@ -41,7 +41,8 @@ struct usage_counts {
 };
 usage_counts extract_usage(std::string_view json_text);
 
-// `body` with the top-level "model" value replaced by `model`; only those bytes change.
+// `body` (validated by parse_request) with the top-level "model" value replaced
+// by `model`; only those bytes change.
 std::string rewrite_model(std::string_view body, std::string_view model);
 
 // `s` as a JSON string literal, quotes included.

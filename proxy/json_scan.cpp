@@ -280,6 +280,25 @@ std::optional<value> value::member(std::string_view key) const {
     return found;
 }
 
+size_t value::count_members(std::string_view key) const {
+    if (type() != kind::object) return 0;
+    size_t n = 0;
+    size_t i = skip_ws(text, 1);
+    while (i < text.size() && text[i] == '"') {
+        size_t kend = string_end(text, i);
+        std::string_view raw = text.substr(i, kend - i);
+        bool match = raw.find('\\') == std::string_view::npos ? raw.substr(1, raw.size() - 2) == key
+                                                              : value{raw}.as_string() == key;
+        n += match;
+        i = skip_ws(text, kend);
+        i = skip_ws(text, i + 1);  // ':'
+        i = skip_ws(text, value_end(text, i));
+        if (i < text.size() && text[i] == ',') i = skip_ws(text, i + 1);
+        else break;
+    }
+    return n;
+}
+
 value::array_cursor value::elements() const {
     if (type() != kind::array) return {text, npos};
     size_t i = skip_ws(text, 1);

@@ -24,6 +24,9 @@ struct value {
     kind type() const;
     // Object member by key (keys compared as raw bytes; the last duplicate wins).
     std::optional<value> member(std::string_view key) const;
+    // How many members have this key once escapes in keys are decoded: more than
+    // one, or one spelt with escapes, makes `member` and other parsers disagree.
+    size_t count_members(std::string_view key) const;
     // Array elements, in order: call with an index until it returns nullopt.
     // Sequential access from the previous position is O(1) amortised via `at`.
     struct array_cursor {

@@ -17,11 +17,17 @@ double ms_since(clock::time_point t0) {
 }
 
 // The error a client gets when the exchange failed before any response byte.
-api_error exchange_error(const upstream_call& call, const std::string& backend) {
+api_error exchange_error(const upstream_call& call, const std::string& backend, bool draining) {
     switch (call.why()) {
         case failure::timeout: return upstream_timeout(backend, call.reason());
         case failure::protocol:
         case failure::too_large: return upstream_bad_response(backend, call.reason());
+        case failure::closed:
+            return {502, "Backend '" + backend + "' closed the connection: " + call.reason(), "upstream_error", "",
+                    "upstream_disconnected"};
+        case failure::aborted:
+            if (draining) return shutting_down();
+            return upstream_unreachable(backend, call.reason());
         default: return upstream_unreachable(backend, call.reason());
     }
 }
@@ -97,6 +103,15 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             parser.feed(piece);
         }
         if (!ec && x.call.done()) parser.finish();
+        if (parser.incomplete_bytes().size() > x.call.max_event_bytes()) {
+            // An "event" that never ends: stop buffering it.
+            x.call.abort();
+            x.rec.error = "upstream_bad_response";
+            x.st.stats.stream_ends.add({"upstream_bad_response"});
+            api_error e = upstream_bad_response(backend, "a streamed event exceeded max_response_size");
+            if (!co_await x.conn.send_chunk("data: " + error_body(e) + "\n\n")) co_await x.conn.end_stream();
+            co_return;
+        }
         if (!parser.complete_bytes().empty()) {
             for (const auto& ev : parser.events())
                 if (ev.has_data && ev.data.find("\"usage\"") != std::string::npos) {
@@ -143,7 +158,7 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
             x.rec.error = "client_gone";
             co_return;
         }
-        auto e = exchange_error(x.call, backend);
+        auto e = exchange_error(x.call, backend, x.st.draining.load());
         x.rec.status = e.status;
         x.rec.error = e.code;
         co_await x.conn.send_error(e);
@@ -160,7 +175,7 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
             x.rec.error = "client_gone";
             co_return;
         }
-        auto e = exchange_error(x.call, backend);
+        auto e = exchange_error(x.call, backend, x.st.draining.load());
         x.rec.status = e.status;
         x.rec.error = e.code;
         co_await x.conn.send_error(e);
@@ -192,6 +207,7 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     }
     rec.model = info.model;
     rec.stream = info.stream;
+    rec.model_label = "unknown";
     auto route = st.catalog.resolve(info.model);
     if (!route) {
         auto e = model_not_found(info.model);
@@ -201,6 +217,7 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
         co_return;
     }
     rec.backend = route->backend->name;
+    rec.model_label = route->model->name;
     rec.upstream_model = route->model->upstream_model;
     backend_pool& pool = *st.pools.at(route->backend->name);
     std::string body = route->model->upstream_model == info.model

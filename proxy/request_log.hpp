@@ -9,6 +9,7 @@ struct request_record {
     std::string method;
     std::string path;
     std::string model;    // as the client asked
+    std::string model_label;  // for metrics: the configured name it resolved to, or "unknown" (bounded set)
     std::string backend;  // empty when no backend was involved
     std::string upstream_model;
     int status = 0;

@@ -122,12 +122,14 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
         beast::flat_buffer buf;
         client_conn conn(stream);
         conn.read_buffer = &buf;
+        conn.draining = &st_.draining;
         conn.write_timeout = lim.write_timeout;
         bool linger = false;
 
         if (st_.stats.open_connections.value() > lim.max_connections) {
             conn.keep_alive = false;
             co_await conn.send_error(overloaded());
+            linger = true;  // unread request bytes would otherwise reset the connection
         } else {
             for (bool first = true;; first = false) {
                 if (st_.draining) break;
@@ -162,6 +164,7 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
                 }
                 auto& h = p.get();
                 conn.http10 = h.version() == 10;
+                conn.head_only = h.method() == http::verb::head;
                 conn.request_id = accept_request_id(h["X-Request-Id"]);
                 if (p.content_length() && *p.content_length() > lim.max_body_bytes) {
                     co_await conn.send_error(too_large("The request body", lim.max_body_bytes));

@@ -1,5 +1,7 @@
 #include "proxy/sse.hpp"
 
+#include <algorithm>
+
 namespace swapgate::proxy {
 
 void sse_parser::feed(std::string_view bytes) {
@@ -21,6 +23,7 @@ void sse_parser::finish() {
 void sse_parser::consume() {
     buf_.erase(0, complete_end_);
     scan_ -= complete_end_;
+    searched_ = searched_ > complete_end_ ? searched_ - complete_end_ : 0;
     cur_begin_ = cur_begin_ > complete_end_ ? cur_begin_ - complete_end_ : 0;
     complete_end_ = 0;
     events_.clear();
@@ -28,12 +31,20 @@ void sse_parser::consume() {
 
 void sse_parser::parse(bool eof) {
     while (scan_ < buf_.size()) {
-        size_t e = buf_.find_first_of("\r\n", scan_);
-        if (e == std::string::npos) return;
+        // Resume the search where the last one stopped: a long line arriving in
+        // many pieces is scanned once, not once per piece.
+        size_t e = buf_.find_first_of("\r\n", std::max(scan_, searched_));
+        if (e == std::string::npos) {
+            searched_ = buf_.size();
+            return;
+        }
         size_t next = e + 1;
         if (buf_[e] == '\r') {
             // A CR at the very end may be the first half of CRLF: wait for the next byte.
-            if (e + 1 == buf_.size() && !eof) return;
+            if (e + 1 == buf_.size() && !eof) {
+                searched_ = e;
+                return;
+            }
             if (e + 1 < buf_.size() && buf_[e + 1] == '\n') next = e + 2;
         }
         std::string_view l = std::string_view(buf_).substr(scan_, e - scan_);

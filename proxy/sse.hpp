@@ -38,6 +38,7 @@ public:
 private:
     std::string buf_;
     size_t scan_ = 0;          // first byte not yet split into lines
+    size_t searched_ = 0;      // bytes from scan_ on already known to hold no line end
     size_t complete_end_ = 0;  // end of the last complete event
     sse_event cur_;
     bool cur_any_ = false;  // any line seen in the current event

@@ -123,6 +123,7 @@ upstream_call::~upstream_call() = default;
 
 error_code upstream_call::fail(failure f, error_code ec) {
     if (aborted_) f = dl_.fired() ? failure::timeout : failure::aborted;
+    else if (ec == asio::error::operation_aborted) f = failure::aborted;  // e.g. a forced shutdown
     why_ = f;
     last_ec_ = ec;
     return ec ? ec : asio::error::operation_aborted;
@@ -157,6 +158,7 @@ std::string upstream_call::reason() const {
 
 void upstream_call::abort() {
     aborted_ = true;
+    if (resolving_) resolving_->cancel();
     if (conn_) {
         error_code ec;
         conn_->socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -172,8 +174,11 @@ void upstream_call::release() {
 net::awaitable<error_code> upstream_call::connect() {
     const auto& u = pool_.url();
     tcp::resolver resolver(pool_.executor());
-    // Asio resolves on its own background thread, so the I/O threads never block on DNS.
+    // Asio resolves on its own background thread, so the I/O threads never block on
+    // DNS (lookups do queue behind each other on that one thread).
+    resolving_ = &resolver;
     auto [rec, results] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+    resolving_ = nullptr;
     if (aborted_) co_return fail(failure::aborted, asio::error::operation_aborted);
     if (rec) co_return fail(failure::resolve, rec);
     conn_ = std::make_unique<upstream_conn>();

@@ -86,11 +86,14 @@ public:
     // A human-readable reason for the last failure.
     std::string reason() const;
     bool reused() const { return reused_; }
+    // Largest single SSE event a relay should buffer (the backend's max_response_size).
+    size_t max_event_bytes() const { return pool_.cfg().max_response_bytes; }
 
 private:
     backend_pool& pool_;
     exchange_watch& dl_;
     std::unique_ptr<upstream_conn> conn_;
+    net::tcp::resolver* resolving_ = nullptr;  // set while a DNS lookup runs, so abort() can cancel it
     struct parser_box;
     std::unique_ptr<parser_box> parser_;
     upstream_head head_;

@@ -289,3 +289,36 @@ TEST_F(ServerTest, GarbageNeverCrashesOrHangsTheServer) {
 
 }  // namespace
 }  // namespace swapgate::test
+
+namespace swapgate::test {
+namespace {
+
+TEST_F(ServerTest, HeadGetsTheHeadOnlyAndKeepsTheConnectionUsable) {
+    http_client c(proxy->port());
+    c.send("HEAD", "/healthz");
+    auto h = c.read_head();
+    EXPECT_EQ(h.status, 200);
+    EXPECT_EQ(h.header("content-length"), "15");  // the GET body's length, but no body follows
+    EXPECT_EQ(c.request("GET", "/healthz").body, R"({"status":"ok"})");
+    auto r = c.request("GET", "/v1/chat/completions");
+    EXPECT_EQ(r.status, 405);
+    EXPECT_EQ(r.header("allow"), "POST");
+}
+
+TEST_F(ServerTest, ClientTextNeverBecomesAMetricLabel) {
+    http_client c(proxy->port());
+    EXPECT_EQ(c.request("POST", "/v1/chat/completions", chat_body("made-up-model-xyz", false)).status, 404);
+    EXPECT_EQ(c.request("POST", "/v1/chat/completions", chat_body("fast", false)).status, 200);
+    auto m = c.request("GET", "/metrics").body;
+    EXPECT_EQ(m.find("made-up-model-xyz"), std::string::npos);
+    EXPECT_NE(m.find(R"(swapgate_requests_total{endpoint="chat",model="unknown",backend="",status="404"} 1)"),
+              std::string::npos)
+        << m;
+    // An alias is counted under the model's configured name.
+    EXPECT_NE(m.find(R"(swapgate_requests_total{endpoint="chat",model="m",backend="up",status="200"} 1)"),
+              std::string::npos)
+        << m;
+}
+
+}  // namespace
+}  // namespace swapgate::test
