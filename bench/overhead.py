@@ -137,7 +137,7 @@ def main():
     ]
     try:
         sim, sim_port = start([os.path.join(args.bin, "swapgate-sim"), "--listen", "127.0.0.1:0", "--quiet",
-                               "--model", "bench"], load_cpu)
+                               "--model", "bench,slots=256"], load_cpu)
         procs.append(sim)
         cfg = os.path.join(tmp, "swapgate.yaml")
         with open(cfg, "w") as f:
