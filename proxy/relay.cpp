@@ -150,18 +150,23 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     }
 }
 
+// The exchange failed before any response byte reached the client: answer with
+// the error that says why (nothing, if the client itself is gone).
+net::awaitable<void> report_failure(exchange_ctx& x) {
+    if (x.client_gone()) {
+        x.rec.status = 499;
+        x.rec.error = "client_gone";
+        co_return;
+    }
+    auto e = exchange_error(x.call, x.rec.backend, x.st.draining.load());
+    x.rec.status = e.status;
+    x.rec.error = e.code;
+    co_await x.conn.send_error(e);
+}
+
 net::awaitable<void> run_exchange(exchange_ctx& x) {
-    const auto& backend = x.rec.backend;
     if (auto ec = co_await x.call.start(std::move(x.request))) {
-        if (x.client_gone()) {
-            x.rec.status = 499;
-            x.rec.error = "client_gone";
-            co_return;
-        }
-        auto e = exchange_error(x.call, backend, x.st.draining.load());
-        x.rec.status = e.status;
-        x.rec.error = e.code;
-        co_await x.conn.send_error(e);
+        co_await report_failure(x);
         co_return;
     }
     if (x.call.head().event_stream) {
@@ -170,15 +175,7 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
     }
     std::string body;
     if (auto ec = co_await x.call.read_all(body)) {
-        if (x.client_gone()) {
-            x.rec.status = 499;
-            x.rec.error = "client_gone";
-            co_return;
-        }
-        auto e = exchange_error(x.call, backend, x.st.draining.load());
-        x.rec.status = e.status;
-        x.rec.error = e.code;
-        co_await x.conn.send_error(e);
+        co_await report_failure(x);
         co_return;
     }
     x.rec.ttfb_ms = ms_since(x.t0);
