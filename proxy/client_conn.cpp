@@ -94,13 +94,17 @@ asio::awaitable<error_code> client_conn::start_stream(int status, std::string_vi
     co_return co_await write(asio::buffer(head_));
 }
 
-asio::awaitable<error_code> client_conn::send_chunk(std::string_view data) {
-    if (data.empty()) co_return error_code{};
+asio::awaitable<error_code> client_conn::send_chunk(std::string_view data, bool last) {
+    if (data.empty()) {
+        if (last) co_return co_await end_stream();
+        co_return error_code{};
+    }
     if (http10) co_return co_await write(asio::buffer(data.data(), data.size()));
     char size_line[24];
     int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+    static constexpr char tail[] = "\r\n0\r\n\r\n";  // chunk end, then the last-chunk marker
     co_return co_await write(asio::buffer(size_line, static_cast<size_t>(len)), asio::buffer(data.data(), data.size()),
-                             asio::buffer("\r\n", 2));
+                             asio::buffer(tail, last ? 7 : 2));
 }
 
 asio::awaitable<error_code> client_conn::end_stream() {

@@ -48,7 +48,8 @@ public:
     // Chunked responses (close-delimited for HTTP/1.0 clients).
     net::awaitable<net::error_code> start_stream(int status, std::string_view content_type,
                                                  const header_list& extra = {});
-    net::awaitable<net::error_code> send_chunk(std::string_view data);
+    // With `last`, the chunk and the end of the body go out in one write.
+    net::awaitable<net::error_code> send_chunk(std::string_view data, bool last = false);
     net::awaitable<net::error_code> end_stream();
 
 private:

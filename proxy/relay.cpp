@@ -95,6 +95,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     x.rec.status = head.status;
     sse_parser parser;
     std::string piece, translated;
+    bool ended = false;  // the end of the body went out with the last chunk
     for (;;) {
         piece.clear();
         error_code ec = co_await x.call.read_some(piece);
@@ -109,7 +110,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             x.rec.error = "upstream_bad_response";
             x.st.stats.stream_ends.add({"upstream_bad_response"});
             api_error e = upstream_bad_response(backend, "a streamed event exceeded max_response_size");
-            if (!co_await x.conn.send_chunk("data: " + error_body(e) + "\n\n")) co_await x.conn.end_stream();
+            co_await x.conn.send_chunk("data: " + error_body(e) + "\n\n", true);
             co_return;
         }
         if (!parser.complete_bytes().empty()) {
@@ -119,7 +120,9 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
                     if (u.prompt >= 0) x.rec.prompt_tokens = u.prompt;
                     if (u.completion >= 0) x.rec.completion_tokens = u.completion;
                 }
-            error_code wec = co_await x.conn.send_chunk(relayable(parser, translated));
+            bool last = !ec && x.call.done();
+            error_code wec = co_await x.conn.send_chunk(relayable(parser, translated), last);
+            ended = last;
             parser.consume();
             if (wec) {
                 x.call.abort();
@@ -138,13 +141,13 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             bool timeout = x.call.why() == failure::timeout;
             x.rec.error = timeout ? "upstream_timeout" : "upstream_disconnected";
             x.st.stats.stream_ends.add({x.rec.error});
-            if (!co_await x.conn.send_chunk(stream_error_event(x.call, backend))) co_await x.conn.end_stream();
+            co_await x.conn.send_chunk(stream_error_event(x.call, backend), true);
             co_return;
         }
         if (x.call.done()) {
             x.call.release();
             x.st.stats.stream_ends.add({"done"});
-            co_await x.conn.end_stream();
+            if (!ended) co_await x.conn.end_stream();
             co_return;
         }
     }

@@ -278,6 +278,20 @@ net::awaitable<error_code> upstream_call::read_some(std::string& out) {
     if (ec == http::error::need_buffer) ec = {};
     size_t got = room - p.get().body().size;
     out.append(conn_->scratch.get(), got);
+    // Beast stops after each chunk of a chunked body; chunks already read off the
+    // socket are parsed here too, so that what arrived together is relayed in one
+    // write (a streaming backend sends one chunk per event).
+    while (!ec && !p.is_done() && conn_->buf.size() > 0) {
+        p.get().body().data = conn_->scratch.get();
+        p.get().body().size = room;
+        size_t used = p.put(conn_->buf.data(), ec);
+        conn_->buf.consume(used);
+        if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
+        size_t more = room - p.get().body().size;
+        out.append(conn_->scratch.get(), more);
+        got += more;
+        if (used == 0 && more == 0) break;
+    }
     if (got) dl_.progress();
     if (ec) {
         pool_.stats().upstream_errors.add({pool_.cfg().name, aborted_ ? (dl_.fired() ? "timeout" : "cancelled")
