@@ -148,22 +148,12 @@ public:
             if (!aborted_) co_return;
             co_return co_await forever(ex);
         }
-        if (aborted_) co_return co_await forever(ex);
-        // Bytes are pending: a close_notify or a pipelined request. Read them
-        // through TLS; keep any plaintext for the next request.
-        std::array<char, 512> side;
-        read_in_flight_ = true;
-        auto [ec, n] = co_await stream_.async_read_some(asio::buffer(side), use_tuple);
-        read_in_flight_ = false;
-        if (ec == asio::error::operation_aborted) {
-            broken_ = true;  // a cancelled TLS read may leave a partial record behind
-            co_return co_await forever(ex);
-        }
-        if (ec) {
-            if (!aborted_) co_return;
-            co_return co_await forever(ex);
-        }
-        buf_.commit(asio::buffer_copy(buf_.prepare(n), asio::buffer(side.data(), n)));
+        // Bytes are pending: most likely the client's next request on a kept-alive
+        // connection (a proxy reuses it the moment the response is complete), or a
+        // close_notify. Reading them through TLS here would be cancelled when this
+        // request ends, leaving a partial record and a connection that cannot be
+        // reused, so do as the plain-socket case does: not a departure, stop
+        // watching. A client that then closes is noticed by the next write failing.
         co_await forever(ex);
     }
 
@@ -180,14 +170,12 @@ public:
         lowest().socket().close(ec);
     }
 
-    bool reusable() const override { return !aborted_ && !broken_ && !read_in_flight_; }
+    bool reusable() const override { return !aborted_; }
 
 private:
     beast::ssl_stream<beast::tcp_stream> stream_;
     beast::flat_buffer buf_;
     bool aborted_ = false;
-    bool broken_ = false;
-    bool read_in_flight_ = false;
     beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
     const beast::tcp_stream& lowest() const { return beast::get_lowest_layer(stream_); }
 };

@@ -45,9 +45,10 @@ TEST(Tls, HttpsUpstreamWithTheTestCaWorks) {
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events.back(), "[DONE]");
     EXPECT_EQ(c.request("POST", "/v1/chat/completions", chat_body("m", false)).status, 200);
-    // swapgate-sim closes a TLS keep-alive connection that is reused at once (a sim
-    // limitation); the proxy must retry such a stale connection transparently.
+    // One TLS connection, kept alive and reused: no handshake per request.
     auto m = c.request("GET", "/metrics").body;
+    EXPECT_NE(m.find(R"(swapgate_upstream_connections_total{backend="up",reused="false"} 1)"), std::string::npos) << m;
+    EXPECT_NE(m.find(R"(swapgate_upstream_connections_total{backend="up",reused="true"} 2)"), std::string::npos) << m;
     EXPECT_EQ(m.find("swapgate_upstream_errors_total{"), std::string::npos) << m;
 }
 
