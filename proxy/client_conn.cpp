@@ -1,5 +1,7 @@
 #include "proxy/client_conn.hpp"
 
+#include "proxy/net/http_status.hpp"
+
 #include <boost/beast/core/buffers_suffix.hpp>
 
 #include <cstdio>
@@ -10,38 +12,10 @@ namespace asio = net::asio;
 namespace beast = net::beast;
 using net::error_code;
 
-const char* status_text(int status) {
-    switch (status) {
-        case 100: return "Continue";
-        case 200: return "OK";
-        case 201: return "Created";
-        case 202: return "Accepted";
-        case 204: return "No Content";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 408: return "Request Timeout";
-        case 409: return "Conflict";
-        case 413: return "Content Too Large";
-        case 422: return "Unprocessable Entity";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        case 507: return "Insufficient Storage";
-        default: return "Status";
-    }
-}
-
 void client_conn::build_head(int status, std::string_view content_type, const header_list& extra, long long length) {
     head_.clear();
     head_.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(status)).append(" ");
-    head_.append(status_text(status)).append("\r\nServer: swapgate\r\n");
+    head_.append(net::reason_phrase(status)).append("\r\nServer: swapgate\r\n");
     if (!content_type.empty()) head_.append("Content-Type: ").append(content_type).append("\r\n");
     if (length >= 0) head_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
     else if (!http10) head_.append("Transfer-Encoding: chunked\r\n");

@@ -60,6 +60,5 @@ private:
                                           net::asio::const_buffer c = {});
 };
 
-const char* status_text(int status);
 
 }  // namespace swapgate::proxy

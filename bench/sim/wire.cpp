@@ -1,5 +1,7 @@
 #include "bench/sim/wire.hpp"
 
+#include "proxy/net/http_status.hpp"
+
 #include <charconv>
 
 namespace swapgate::sim {
@@ -72,31 +74,7 @@ void append_json_string(std::string& out, std::string_view s) {
     out += '"';
 }
 
-std::string_view reason_phrase(int status) {
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 507: return "Insufficient Storage";
-    default: return "Unknown";
-    }
-}
+std::string_view reason_phrase(int status) { return ::swapgate::net::reason_phrase(status); }
 
 void append_head(std::string& out, int status, std::string_view content_type, int64_t content_length,
                  bool keep_alive, std::string_view extra) {
