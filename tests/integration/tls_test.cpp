@@ -31,12 +31,21 @@ struct test_pki {
     }
 };
 
+// swapgate-sim serving HTTPS with the test certificate, and swapgate in front of it
+// reaching it as https://HOST:port/v1 and trusting `ca_file`.
+struct tls_pair {
+    std::unique_ptr<child> sim, proxy;
+    tls_pair(const test_pki& pki, const std::string& host, const std::string& ca_file) {
+        sim = start_sim({"--tls-cert", pki.cert, "--tls-key", pki.key});
+        std::string url = "https://" + host + ":" + std::to_string(sim->port()) + "/v1";
+        proxy = start_proxy(one_model_config(url, "    ca_file: " + ca_file + "\n"));
+    }
+};
+
 TEST(Tls, HttpsUpstreamWithTheTestCaWorks) {
     test_pki pki;
-    auto sim = start_sim({"--tls-cert", pki.cert, "--tls-key", pki.key});
-    std::string url = "https://localhost:" + std::to_string(sim->port()) + "/v1";
-    auto proxy = start_proxy(one_model_config(url, "    ca_file: " + pki.ca + "\n"));
-    http_client c(proxy->port());
+    tls_pair up(pki, "localhost", pki.ca);
+    http_client c(up.proxy->port());
     auto r = c.request("POST", "/v1/chat/completions", chat_body("m", false));
     EXPECT_EQ(r.status, 200) << r.body;
     c.send("POST", "/v1/chat/completions", chat_body("m", true));
@@ -54,10 +63,8 @@ TEST(Tls, HttpsUpstreamWithTheTestCaWorks) {
 
 TEST(Tls, CertificateFromAnUntrustedCaIsRefused) {
     test_pki pki;
-    auto sim = start_sim({"--tls-cert", pki.cert, "--tls-key", pki.key});
-    std::string url = "https://localhost:" + std::to_string(sim->port()) + "/v1";
-    auto proxy = start_proxy(one_model_config(url, "    ca_file: " + pki.other_ca + "\n"));
-    http_client c(proxy->port());
+    tls_pair up(pki, "localhost", pki.other_ca);
+    http_client c(up.proxy->port());
     auto r = c.request("POST", "/v1/chat/completions", chat_body("m", false));
     EXPECT_EQ(r.status, 502);
     auto e = json::parse(r.body)["error"];
@@ -67,11 +74,9 @@ TEST(Tls, CertificateFromAnUntrustedCaIsRefused) {
 
 TEST(Tls, HostNameMustMatchTheCertificate) {
     test_pki pki;
-    auto sim = start_sim({"--tls-cert", pki.cert, "--tls-key", pki.key});
     // Same server, reached by its IP address, which the certificate does not name.
-    std::string url = "https://127.0.0.1:" + std::to_string(sim->port()) + "/v1";
-    auto proxy = start_proxy(one_model_config(url, "    ca_file: " + pki.ca + "\n"));
-    http_client c(proxy->port());
+    tls_pair up(pki, "127.0.0.1", pki.ca);
+    http_client c(up.proxy->port());
     auto r = c.request("POST", "/v1/chat/completions", chat_body("m", false));
     EXPECT_EQ(r.status, 502) << r.body;
     EXPECT_NE(r.body.find("certificate verify failed"), std::string::npos) << r.body;
