@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include "config/serving.hpp"
 #include "config/url.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -72,11 +73,15 @@ bool read_backend(yaml_reader& r, const env_lookup& env, const YAML::Node& n, co
 
 void read_model(yaml_reader& r, const YAML::Node& n, const std::string& path, model& m) {
     if (!n.IsMap()) return r.error(path, "expected a map with 'name' and 'backend'");
-    r.check_keys(n, path, {"name", "aliases", "backend", "upstream_model", "tier"});
+    std::vector<const char*> keys{"name", "aliases", "backend", "upstream_model", "tier"};
+    keys.insert(keys.end(), serving_keys.begin(), serving_keys.end());
+    r.check_keys(n, path, keys);
     if (!n["name"]) r.error(child_path(path, "name"), "required");
     r.read_string(n["name"], child_path(path, "name"), m.name);
     r.read_string_list(n["aliases"], child_path(path, "aliases"), m.aliases);
-    if (!n["backend"]) r.error(child_path(path, "backend"), "required");
+    read_serving(r, n, path, m);
+    if (m.serving.driver == driver_kind::process) read_timeouts(r, n["timeouts"], child_path(path, "timeouts"), m.serving.timeouts);
+    if (!n["backend"] && m.serving.driver == driver_kind::none) r.error(child_path(path, "backend"), "required");
     r.read_string(n["backend"], child_path(path, "backend"), m.backend);
     r.read_string(n["upstream_model"], child_path(path, "upstream_model"), m.upstream_model);
     r.read_string(n["tier"], child_path(path, "tier"), m.tier);
@@ -130,7 +135,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
         r.error("", "the configuration must be a map (listen, backends, models, ...)");
         return out;
     }
-    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models"});
+    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models", "devices", "scheduler"});
 
     if (root["listen"]) {
         std::string listen;
@@ -156,8 +161,11 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
         if (c.limits.max_header_bytes < 1024) r.error("limits.max_header_size", "must be at least 1KiB");
     }
     if (auto a = root["auth"]) {
-        r.check_keys(a, "auth", {"api_keys"});
+        r.check_keys(a, "auth", {"api_keys", "admin_keys"});
         r.read_string_list(a["api_keys"], "auth.api_keys", c.auth.api_keys);
+        r.read_string_list(a["admin_keys"], "auth.admin_keys", c.auth.admin_keys);
+        for (size_t i = 0; i < c.auth.admin_keys.size(); ++i)
+            if (c.auth.admin_keys[i].empty()) r.error(index_path("auth.admin_keys", i), "an admin key cannot be empty");
         for (size_t i = 0; i < c.auth.api_keys.size(); ++i)
             if (c.auth.api_keys[i].empty()) r.error(index_path("auth.api_keys", i), "an API key cannot be empty");
     }
@@ -179,7 +187,11 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
             }
     }
 
+    read_devices(r, root["devices"], c);
+    read_scheduler(r, root["scheduler"], c);
+
     std::map<std::string, std::string> names;  // public name or alias -> where it was defined
+    std::vector<std::string> model_paths;
     if (auto ms = root["models"]) {
         if (!ms.IsSequence()) r.error("models", "expected a list of models");
         else
@@ -203,8 +215,10 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
                 for (size_t a = 0; a < m.aliases.size(); ++a)
                     claim(m.aliases[a], index_path(child_path(path, "aliases"), a));
                 c.models.push_back(std::move(m));
+                model_paths.push_back(path);
             }
     }
+    finish_serving(r, env, c, model_paths);
     if (out.errors.empty()) out.cfg = std::move(c);
     return out;
 }

@@ -28,11 +28,46 @@ struct backend {
     std::string api_key;  // sent as "Authorization: Bearer ..."; never logged
     std::string ca_file;  // PEM bundle for HTTPS; empty = the system store
     bool tls_verify = true;
+    // Synthesized for a `process` model: the URL's port is only known once the
+    // server started, so no pool is built at startup.
+    bool managed_process = false;
     timeout_settings timeouts;
     int max_idle_connections = 64;
     duration keepalive_idle{std::chrono::seconds(30)};  // pooled connections older than this are dropped
     std::uint64_t max_response_bytes = 64ull << 20;      // non-streamed response bodies
     std::map<std::string, std::string> headers;          // extra request headers
+};
+
+// How swapgate brings a model's server up and down (README: "Swapping models").
+// `none`: swapgate only forwards; the model is always assumed available.
+enum class driver_kind { none, process, ollama, vllm_sleep, static_server };
+const char* driver_name(driver_kind d);
+
+// Per-model residency settings, used when `driver` is not none.
+struct serving_settings {
+    driver_kind driver = driver_kind::none;
+    // process / vllm-sleep: a shell command; ${PORT}, ${MODEL} and ${NAME} are
+    // replaced when it starts (the port is a free loopback port for `process`,
+    // the backend URL's port for vllm-sleep).
+    std::string command;
+    std::map<std::string, std::string> env;  // extra environment for the command
+    std::string health_path = "/health";     // polled until 200 after a start
+    duration load_timeout{std::chrono::seconds(300)};
+    duration stop_timeout{std::chrono::seconds(10)};  // SIGTERM, then SIGKILL
+    std::string device;                // default: the first device
+    long long memory_mb = 0;           // 0: estimated from `gguf` (see gguf_estimate)
+    std::string gguf;                  // model file for the estimate
+    long long context = 4096;          // tokens per slot, for the KV-cache estimate
+    bool pinned = false;
+    bool preload = false;
+    int slots = 4;                     // requests served in parallel
+    duration ttl{std::chrono::seconds(300)};  // idle unload; 0 = never
+    int max_queue = 64;
+    duration queue_timeout{std::chrono::seconds(120)};
+    std::optional<duration> min_residency;
+    duration initial_load_cost{std::chrono::seconds(10)};  // prior until a load is measured
+    int sleep_level = 1;               // vllm-sleep: level passed to /sleep
+    timeout_settings timeouts;         // process: the exchange timeouts of its server
 };
 
 // A model clients can name.
@@ -42,6 +77,23 @@ struct model {
     std::string backend;         // key into config::backends
     std::string upstream_model;  // what `model` is rewritten to; defaults to `name`
     std::string tier;            // free-form label (fast, default, complex, ...)
+    serving_settings serving;
+    bool managed() const { return serving.driver != driver_kind::none; }
+};
+
+// A memory pool models are loaded into: a GPU's VRAM or "cpu" RAM.
+struct device {
+    std::string name;
+    long long budget_mb = 0;
+    int max_loaded = 2;
+};
+
+struct scheduler_settings {
+    std::string policy = "value";  // value | fifo | lru
+    duration window{100};
+    std::optional<duration> max_wait;
+    duration drain_timeout{std::chrono::seconds(60)};
+    int max_loaded = 2;  // over all devices
 };
 
 struct limit_settings {
@@ -55,7 +107,8 @@ struct limit_settings {
 };
 
 struct auth_settings {
-    std::vector<std::string> api_keys;  // empty = no inbound auth
+    std::vector<std::string> api_keys;    // empty = no inbound auth
+    std::vector<std::string> admin_keys;  // for /admin/*; empty = any API key (or none when auth is off)
 };
 
 struct log_settings {
@@ -71,6 +124,8 @@ struct config {
     log_settings log;
     std::map<std::string, backend> backends;
     std::vector<model> models;
+    std::vector<device> devices;
+    scheduler_settings scheduler;
     std::vector<std::string> notes;  // informational: skipped backends and the like
 };
 

@@ -44,6 +44,10 @@ void yaml_reader::error(const std::string& path, const std::string& message) {
 
 void yaml_reader::check_keys(const YAML::Node& node, const std::string& path,
                              std::initializer_list<const char*> known) {
+    check_keys(node, path, std::vector<const char*>(known));
+}
+
+void yaml_reader::check_keys(const YAML::Node& node, const std::string& path, const std::vector<const char*>& known) {
     if (!node.IsMap()) return;
     for (const auto& kv : node) {
         std::string key = kv.first.Scalar();

@@ -19,6 +19,7 @@ public:
     void error(const std::string& path, const std::string& message);
     // Flags keys of `node` (a map) that are not in `known`, suggesting the closest.
     void check_keys(const YAML::Node& node, const std::string& path, std::initializer_list<const char*> known);
+    void check_keys(const YAML::Node& node, const std::string& path, const std::vector<const char*>& known);
 
     // Scalars, with ${ENV} interpolation for strings. Each returns false (and
     // records an error) when the node is present but of the wrong kind.

@@ -68,6 +68,13 @@ net::awaitable<void> shutdown_on_signal(server& srv, proxy_state& st, asio::io_c
 int check_config(const std::string& path) {
     auto cfg = load_or_report(path);
     if (!cfg) return 1;
+    routing::residency_inputs inputs;
+    std::vector<std::string> errors;
+    if (!routing::build_scheduler(*cfg, inputs, errors)) {
+        std::cerr << "swapgate: the models in " << path << " cannot be scheduled:\n";
+        for (const auto& e : errors) std::cerr << "  " << e << "\n";
+        return 1;
+    }
     std::cout << path << ": OK, " << cfg->models.size() << " model(s) on " << cfg->backends.size()
               << " backend(s), listening on " << cfg->listen_host << ":" << cfg->listen_port << "\n";
     for (const auto& n : cfg->notes) std::cout << "  note: " << n << "\n";
@@ -94,7 +101,9 @@ int run(const run_options& opts) {
     st.started_at = static_cast<long long>(std::time(nullptr));
     try {
         for (const auto& [name, b] : shared->backends)
-            st.pools.emplace(name, std::make_unique<backend_pool>(ioc.get_executor(), b, st.stats));
+            if (!b.managed_process)
+                st.pools.emplace(name, std::make_shared<backend_pool>(ioc.get_executor(), b, st.stats));
+        st.swap = std::make_unique<swap_service>(ioc, shared, st.stats, st.pools);
     } catch (const std::exception& e) {
         std::cerr << "swapgate: " << e.what() << "\n";
         return 2;
@@ -119,11 +128,14 @@ int run(const run_options& opts) {
     std::cout << ready.dump() << std::endl;
 
     srv.start();
+    st.swap->start();
     asio::co_spawn(ioc, shutdown_on_signal(srv, st, ioc), asio::detached);
     std::vector<std::thread> pool;
     for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : pool) t.join();
+    // Model servers swapgate started go with it.
+    st.swap->terminate();
     st.pools.clear();
     log_event("info", "stopped", "bye");
     return 0;

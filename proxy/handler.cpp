@@ -88,6 +88,9 @@ net::awaitable<void> handle_request(proxy_state& st, client_conn& conn, incoming
     } else if (req.path == "/metrics" && get) {
         rec.status = 200;
         co_await conn.send(200, "text/plain; version=0.0.4; charset=utf-8", st.stats.render());
+    } else if (req.path.rfind("/admin/", 0) == 0) {
+        endpoint_label = "admin";
+        co_await handle_admin(st, conn, req, rec);
     } else if (api == "/chat/completions" || api == "/completions" || api == "/embeddings" || api == "/models" ||
                api.substr(0, 8) == "/models/") {
         endpoint ep = api == "/chat/completions" ? endpoint::chat
@@ -138,7 +141,7 @@ net::awaitable<void> handle_request(proxy_state& st, client_conn& conn, incoming
     st.stats.inflight_requests.add(-1);
     // Labels come from a bounded set (configured names), never from client text.
     st.stats.requests.add({endpoint_label, rec.model_label, rec.backend, std::to_string(rec.status)});
-    if (std::string_view(endpoint_label) != "other") {
+    if (std::string_view(endpoint_label) != "other" && std::string_view(endpoint_label) != "admin") {
         st.stats.duration.observe({endpoint_label, rec.model_label}, rec.duration_ms / 1000.0);
         if (rec.ttfb_ms >= 0)
             st.stats.time_to_first_byte.observe({endpoint_label, rec.model_label}, rec.ttfb_ms / 1000.0);

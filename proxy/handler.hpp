@@ -6,6 +6,7 @@
 #include "proxy/json_body.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_log.hpp"
+#include "proxy/swap/swap_service.hpp"
 #include "proxy/upstream.hpp"
 #include "routing/catalog.hpp"
 
@@ -20,8 +21,9 @@ namespace swapgate::proxy {
 struct proxy_state {
     std::shared_ptr<const config::config> cfg;
     routing::catalog catalog;
-    std::map<std::string, std::unique_ptr<backend_pool>> pools;
+    std::map<std::string, std::shared_ptr<backend_pool>> pools;  // `process` models have none here
     metrics stats;
+    std::unique_ptr<swap_service> swap;  // residency of models with a driver
     std::atomic<bool> draining{false};
     long long started_at = 0;  // unix seconds, for /v1/models "created"
 
@@ -35,6 +37,9 @@ net::awaitable<void> handle_request(proxy_state& st, client_conn& conn, incoming
 // (streamed or not). Fills `rec` for the request log.
 net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_request& req, endpoint ep,
                              request_record& rec);
+
+// /admin/*: model residency (status, load, unload, unload-idle, can-load).
+net::awaitable<void> handle_admin(proxy_state& st, client_conn& conn, incoming_request& req, request_record& rec);
 
 // A request id from the client's X-Request-Id when it is safe to echo, else a new one.
 std::string accept_request_id(std::string_view from_client);

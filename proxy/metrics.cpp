@@ -156,7 +156,40 @@ metrics::metrics()
                         "Upstream connections used, by whether a pooled one was reused.", {"backend", "reused"}),
       stream_ends("swapgate_stream_ends_total", "How relayed streams ended.", {"reason"}),
       open_connections("swapgate_open_connections", "Client connections currently open."),
-      inflight_requests("swapgate_inflight_requests", "Requests currently being served.") {}
+      inflight_requests("swapgate_inflight_requests", "Requests currently being served."),
+      model_loads("swapgate_model_loads_total", "Model loads and wakes started by the scheduler, by outcome.",
+                  {"model", "kind", "outcome"}),
+      model_unloads("swapgate_model_unloads_total", "Model unloads (and sleeps), by reason.", {"model", "reason"}),
+      model_load_time("swapgate_model_load_seconds", "Time from load start to the model serving.", {"model"},
+                      {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}),
+      queue_wait("swapgate_queue_wait_seconds", "Time requests waited for their model to be loaded.", {"model"},
+                 {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120}),
+      queue_rejections("swapgate_queue_rejections_total",
+                       "Requests the scheduler refused (429 queue full, 503 timeout or failed load).",
+                       {"model", "status"}),
+      queue_depth("swapgate_queue_depth", "Requests waiting for their model.", {"model"}),
+      model_state("swapgate_model_state", "1 for the state each managed model is in.", {"model", "state"}),
+      device_memory("swapgate_device_memory_mb", "Memory per device: resident models and the budget.",
+                    {"device", "kind"}) {}
+
+gauge_family::gauge_family(std::string name, std::string help, std::vector<std::string> labels)
+    : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
+
+void gauge_family::set(label_values values, double v) {
+    std::string key = join_key(values);
+    std::lock_guard lock(mu_);
+    series_[key] = v;
+}
+
+void gauge_family::render(std::string& out) const {
+    header(out, name_, help_, "gauge");
+    std::lock_guard lock(mu_);
+    for (const auto& [values, v] : series_) {
+        out += name_;
+        labels_text(out, labels_, values);
+        out += ' ' + number(v) + '\n';
+    }
+}
 
 std::string metrics::render() const {
     std::string out;
@@ -169,6 +202,14 @@ std::string metrics::render() const {
     stream_ends.render(out);
     open_connections.render(out);
     inflight_requests.render(out);
+    model_loads.render(out);
+    model_unloads.render(out);
+    model_load_time.render(out);
+    queue_wait.render(out);
+    queue_rejections.render(out);
+    queue_depth.render(out);
+    model_state.render(out);
+    device_memory.render(out);
     return out;
 }
 

@@ -42,6 +42,20 @@ private:
     std::atomic<long long> v_{0};
 };
 
+// Gauges with labels, set to absolute values (queue depth, memory per device).
+class gauge_family {
+public:
+    gauge_family(std::string name, std::string help, std::vector<std::string> labels);
+    void set(label_values values, double v);
+    void render(std::string& out) const;
+
+private:
+    std::string name_, help_;
+    std::vector<std::string> labels_;
+    mutable std::mutex mu_;
+    std::map<std::string, double> series_;
+};
+
 class histogram_family {
 public:
     histogram_family(std::string name, std::string help, std::vector<std::string> labels,
@@ -74,6 +88,15 @@ public:
     counter_family stream_ends;       // reason: done, client_gone, upstream_error, upstream_timeout
     gauge open_connections;
     gauge inflight_requests;
+    // The swap scheduler's (proxy/swap).
+    counter_family model_loads;        // model, kind (cold|wake), outcome (ok|failed)
+    counter_family model_unloads;      // model, reason (make_room, max_wait, ttl, admin, over_budget, crash, shutdown)
+    histogram_family model_load_time;  // model
+    histogram_family queue_wait;       // model: time from arrival to dispatch of requests that queued
+    counter_family queue_rejections;   // model, status
+    gauge_family queue_depth;          // model
+    gauge_family model_state;          // model, state: 1 for its current state
+    gauge_family device_memory;        // device, kind (resident|budget), in MB
 
     std::string render() const;
 };

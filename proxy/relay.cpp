@@ -77,8 +77,24 @@ struct exchange_ctx {
     request_record& rec;
     std::string request;
     clock::time_point t0;
+    swap_ticket* ticket = nullptr;  // managed models: the scheduler's slot
     bool client_gone() const { return watch.client_gone(); }
+    // The scheduler stopped the model under this request (crash, drain timeout).
+    bool model_stopped() const { return ticket && ticket->failed; }
+    api_error stopped_error() const {
+        return {503, "Model '" + rec.model_label + "' stopped while serving this request: " + ticket->fail_reason,
+                "server_error", "", "model_stopped"};
+    }
 };
+
+// The scheduler refused the request (queue full, queue timeout, failed load).
+api_error rejection_error(const std::string& model, const swap_ticket& t) {
+    if (t.status == 429)
+        return {429, "Model '" + model + "' has too many requests waiting (" + t.reason + ")", "rate_limit_error", "",
+                "model_queue_full"};
+    if (t.status == 400) return {400, t.reason, "invalid_request_error", "model", "model_not_available"};
+    return {t.status, "Model '" + model + "' is not available: " + t.reason, "server_error", "", "model_unavailable"};
+}
 
 net::awaitable<void> relay_stream(exchange_ctx& x) {
     const auto& backend = x.rec.backend;
@@ -139,9 +155,11 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             }
             // Partial event bytes are dropped: the client sees whole events, then the error.
             bool timeout = x.call.why() == failure::timeout;
-            x.rec.error = timeout ? "upstream_timeout" : "upstream_disconnected";
+            x.rec.error = x.model_stopped() ? "model_stopped" : timeout ? "upstream_timeout" : "upstream_disconnected";
             x.st.stats.stream_ends.add({x.rec.error});
-            co_await x.conn.send_chunk(stream_error_event(x.call, backend), true);
+            std::string event = x.model_stopped() ? "data: " + error_body(x.stopped_error()) + "\n\n"
+                                                  : stream_error_event(x.call, backend);
+            co_await x.conn.send_chunk(event, true);
             co_return;
         }
         if (x.call.done()) {
@@ -161,7 +179,7 @@ net::awaitable<void> report_failure(exchange_ctx& x) {
         x.rec.error = "client_gone";
         co_return;
     }
-    auto e = exchange_error(x.call, x.rec.backend, x.st.draining.load());
+    auto e = x.model_stopped() ? x.stopped_error() : exchange_error(x.call, x.rec.backend, x.st.draining.load());
     x.rec.status = e.status;
     x.rec.error = e.code;
     co_await x.conn.send_error(e);
@@ -219,7 +237,35 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     rec.backend = route->backend->name;
     rec.model_label = route->model->name;
     rec.upstream_model = route->model->upstream_model;
-    backend_pool& pool = *st.pools.at(route->backend->name);
+
+    // A model with a driver waits for the scheduler: at once when resident
+    // with a free slot, else until its load (or a refusal, or the client leaving).
+    std::shared_ptr<swap_ticket> ticket;
+    std::shared_ptr<backend_pool> pool_ref;
+    if (auto mid = st.swap ? st.swap->managed(route->model) : std::nullopt) {
+        ticket = co_await st.swap->admit(*mid, &conn.stream().socket());
+        if (ticket->st == swap_ticket::state::gone) {
+            rec.status = 499;
+            rec.error = "client_gone";
+            co_return;
+        }
+        if (ticket->st == swap_ticket::state::rejected) {
+            auto e = rejection_error(route->model->name, *ticket);
+            rec.status = e.status;
+            rec.error = e.code;
+            header_list h;
+            if (e.status == 429 || e.status == 503) {
+                auto secs = std::max<long long>(1, (ticket->retry_after.count() + 999) / 1000);
+                h.emplace_back("Retry-After", std::to_string(secs));
+            }
+            co_await conn.send(e.status, "application/json", error_body(e), h);
+            co_return;
+        }
+        pool_ref = ticket->pool;
+    } else {
+        pool_ref = st.pools.at(route->backend->name);
+    }
+    backend_pool& pool = *pool_ref;
     std::string body = route->model->upstream_model == info.model
                            ? std::move(req.body)
                            : rewrite_model(req.body, route->model->upstream_model);
@@ -230,9 +276,11 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     upstream_call call(pool, watch);
     watch.attach(call);
     exchange_ctx x{st,  conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
-                   t0};
+                   t0, ticket.get()};
+    if (ticket) ticket->call = &call;
     co_await run_exchange(x);
     watch.finish();
+    if (ticket) st.swap->finished(ticket, x.client_gone());
     if (x.client_gone() && rec.status == 0) rec.status = 499;
 }
 

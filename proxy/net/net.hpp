@@ -11,6 +11,7 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 using error_code = boost::system::error_code;
+using any_io_executor = boost::asio::any_io_executor;
 
 // Every async call on the request path completes as a tuple (ec, ...): no throws.
 using token = asio::as_tuple_t<asio::use_awaitable_t<>>;

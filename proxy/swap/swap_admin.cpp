@@ -1,0 +1,169 @@
+// The admin side of the swap service: GET /admin/models and the load, unload,
+// unload-idle and can-load commands. Each runs on the service's strand.
+#include "proxy/swap/swap_service.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace swapgate::proxy {
+
+namespace asio = net::asio;
+using sclock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+json error_doc(const std::string& message, const std::string& code) {
+    return json{{"error", {{"message", message}, {"type", "invalid_request_error"}, {"param", nullptr}, {"code", code}}}};
+}
+
+long long ms(std::chrono::milliseconds d) { return d.count(); }
+
+}  // namespace
+
+template <class F>
+net::awaitable<swap_service::admin_answer> swap_service::on_strand(F f) {
+    struct box {
+        explicit box(net::any_io_executor ex) : wake(ex) {}
+        net::steady_timer wake;
+        std::optional<admin_answer> answer;
+    };
+    auto ex = co_await asio::this_coro::executor;
+    auto b = std::make_shared<box>(ex);
+    b->wake.expires_at(sclock::time_point::max());
+    asio::post(strand_, [this, b, f, ex] {
+        admin_answer a = f();
+        asio::post(ex, [b, a = std::move(a)]() mutable {
+            b->answer = std::move(a);
+            b->wake.cancel();
+        });
+    });
+    while (!b->answer) co_await b->wake.async_wait();
+    co_return std::move(*b->answer);
+}
+
+std::optional<routing::model_id> swap_service::find(const std::string& name) const {
+    for (routing::model_id m = 0; m < models_.size(); ++m) {
+        const auto* c = models_[m].cfg;
+        if (c->name == name) return m;
+        for (const auto& a : c->aliases)
+            if (a == name) return m;
+    }
+    return std::nullopt;
+}
+
+std::string swap_service::status_json() const {
+    auto now = sclock::now();
+    json models = json::array();
+    for (routing::model_id m = 0; m < models_.size(); ++m) {
+        auto v = sched_->view(m);
+        const auto* c = models_[m].cfg;
+        json e{{"name", c->name},
+               {"driver", config::driver_name(c->serving.driver)},
+               {"state", std::string(routing::to_string(v.state))},
+               {"device", std::string(v.device)},
+               {"memory_mb", v.memory_mb},
+               {"memory_estimated_mb", v.memory_estimated_mb},
+               {"memory_observed_mb", v.memory_observed_mb >= 0 ? json(v.memory_observed_mb) : json(nullptr)},
+               {"in_flight", v.in_flight},
+               {"queued", v.queued},
+               {"slots", v.slots},
+               {"pinned", v.pinned},
+               {"load_count", v.load_count},
+               {"wake_count", v.wake_count},
+               {"mean_load_ms", ms(v.mean_load_time)},
+               {"reload_cost_ms", ms(v.reload_cost)},
+               {"requests_per_min", v.recent_rate_per_min}};
+        if (v.last_used != sclock::time_point{})
+            e["idle_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - v.last_used).count();
+        else
+            e["idle_ms"] = nullptr;
+        if (!v.last_error.empty()) e["last_error"] = std::string(v.last_error);
+        if (!v.eviction_reason.empty()) e["eviction_reason"] = std::string(v.eviction_reason);
+        if (v.state == routing::model_state::failed && v.retry_at > now)
+            e["retry_in_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(v.retry_at - now).count();
+        models.push_back(std::move(e));
+    }
+    for (const auto& c : cfg_->models)
+        if (!c.managed())
+            models.push_back(json{{"name", c.name}, {"driver", "none"}, {"state", "external"}, {"backend", c.backend}});
+    json devices = json::array();
+    const auto& devs = sched_->devices();
+    for (std::size_t d = 0; d < devs.size(); ++d)
+        devices.push_back(json{{"name", devs[d].name},
+                               {"budget_mb", devs[d].budget_mb},
+                               {"resident_mb", sched_->resident_mb(d)},
+                               {"max_loaded", devs[d].max_loaded}});
+    const auto& k = sched_->counters();
+    json counters{{"loads", k.loads},         {"wakes", k.wakes},
+                  {"unloads", k.unloads},     {"swaps", k.swaps},
+                  {"dispatches", k.dispatches}, {"rejected_429", k.rejected_429},
+                  {"rejected_503", k.rejected_503}, {"load_failures", k.load_failures},
+                  {"crashes", k.crashes},     {"cancelled_queued", k.cancelled_queued},
+                  {"drain_timeouts", k.drain_timeouts}, {"evictions", k.evictions}};
+    return dump(json{{"policy", std::string(routing::to_string(sched_->settings().policy))},
+                     {"models", models},
+                     {"devices", devices},
+                     {"counters", counters}});
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::models_status() {
+    co_return co_await on_strand([this] { return admin_answer{200, status_json()}; });
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::load(std::string name, bool force) {
+    co_return co_await on_strand([this, name, force] {
+        auto m = find(name);
+        if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
+        std::string why = sched_->request_load(sclock::now(), *m, force);
+        run_actions();
+        if (!why.empty()) return admin_answer{409, dump(error_doc("cannot load '" + name + "': " + why, "cannot_load"))};
+        auto v = sched_->view(*m);
+        return admin_answer{202, dump(json{{"name", models_[*m].cfg->name}, {"state", std::string(routing::to_string(v.state))}})};
+    });
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::unload(std::string name) {
+    co_return co_await on_strand([this, name] {
+        auto m = find(name);
+        if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
+        std::string why = sched_->request_unload(sclock::now(), *m);
+        run_actions();
+        if (!why.empty()) return admin_answer{409, dump(error_doc("cannot unload '" + name + "': " + why, "cannot_unload"))};
+        auto v = sched_->view(*m);
+        return admin_answer{202, dump(json{{"name", models_[*m].cfg->name}, {"state", std::string(routing::to_string(v.state))}})};
+    });
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::unload_idle() {
+    co_return co_await on_strand([this] {
+        std::vector<std::string> before;
+        for (routing::model_id m = 0; m < models_.size(); ++m)
+            if (sched_->view(m).state == routing::model_state::loaded) before.push_back(models_[m].cfg->name);
+        sched_->unload_idle(sclock::now());
+        run_actions();
+        json unloading = json::array();
+        for (routing::model_id m = 0; m < models_.size(); ++m) {
+            auto st = sched_->view(m).state;
+            if (st == routing::model_state::unloading || st == routing::model_state::draining)
+                unloading.push_back(models_[m].cfg->name);
+        }
+        return admin_answer{202, dump(json{{"unloading", unloading}})};
+    });
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::can_load(std::string name) {
+    co_return co_await on_strand([this, name] {
+        auto m = find(name);
+        if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
+        auto a = sched_->can_load(sclock::now(), *m);
+        json evict = json::array();
+        for (auto v : a.would_evict) evict.push_back(models_[v].cfg->name);
+        json j{{"name", models_[*m].cfg->name}, {"fits_now", a.fits_now}, {"would_evict", evict}};
+        j["why_not"] = a.why_not.empty() ? json(nullptr) : json(a.why_not);
+        return admin_answer{200, dump(j)};
+    });
+}
+
+}  // namespace swapgate::proxy
