@@ -74,7 +74,8 @@ std::string swap_service::status_json() const {
                {"wake_count", v.wake_count},
                {"mean_load_ms", ms(v.mean_load_time)},
                {"reload_cost_ms", ms(v.reload_cost)},
-               {"requests_per_min", v.recent_rate_per_min}};
+               {"requests_per_min", v.recent_rate_per_min},
+               {"loads_serving_under_2", models_[m].wasted_loads}};
         if (v.last_used != sclock::time_point{})
             e["idle_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now - v.last_used).count();
         else
@@ -102,14 +103,25 @@ std::string swap_service::status_json() const {
                   {"rejected_503", k.rejected_503}, {"load_failures", k.load_failures},
                   {"crashes", k.crashes},     {"cancelled_queued", k.cancelled_queued},
                   {"drain_timeouts", k.drain_timeouts}, {"evictions", k.evictions}};
+    std::uint64_t wasted = 0;
+    for (const auto& rt : models_) wasted += rt.wasted_loads;
+    counters["loads_serving_under_2"] = wasted;
+    json usage{{"budget_mb_seconds", usage_.budget_mb_s},
+               {"resident_mb_seconds", usage_.resident_mb_s},
+               {"serving_mb_seconds", usage_.serving_mb_s},
+               {"serving_share", usage_.budget_mb_s > 0 ? usage_.serving_mb_s / usage_.budget_mb_s : 0.0}};
     return dump(json{{"policy", std::string(routing::to_string(sched_->settings().policy))},
                      {"models", models},
                      {"devices", devices},
-                     {"counters", counters}});
+                     {"counters", counters},
+                     {"usage", usage}});
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::models_status() {
-    co_return co_await on_strand([this] { return admin_answer{200, status_json()}; });
+    co_return co_await on_strand([this] {
+        account();
+        return admin_answer{200, status_json()};
+    });
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::load(std::string name, bool force) {

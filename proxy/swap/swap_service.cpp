@@ -117,6 +117,7 @@ net::awaitable<std::shared_ptr<swap_ticket>> swap_service::admit(routing::model_
     if (t->st == swap_ticket::state::waiting && t->client_gone) {
         t->st = swap_ticket::state::gone;
         asio::post(strand_, [this, t] {
+            account();
             tickets_.erase(t->id);
             sched_->request_cancelled(sclock::now(), t->id);
             run_actions();
@@ -130,6 +131,7 @@ net::awaitable<std::shared_ptr<swap_ticket>> swap_service::admit(routing::model_
 void swap_service::finished(std::shared_ptr<swap_ticket> t, bool cancelled) {
     t->call = nullptr;
     asio::post(strand_, [this, t, cancelled] {
+        account();
         tickets_.erase(t->id);
         if (cancelled) sched_->request_cancelled(sclock::now(), t->id);
         else sched_->request_finished(sclock::now(), t->id);
@@ -140,6 +142,7 @@ void swap_service::finished(std::shared_ptr<swap_ticket> t, bool cancelled) {
 // ---- on the strand ----------------------------------------------------------
 
 void swap_service::arrive(std::shared_ptr<swap_ticket> t) {
+    account();
     tickets_[t->id] = t;
     sched_->request_arrived(sclock::now(), t->id, t->model);
     run_actions();
@@ -184,6 +187,7 @@ void swap_service::carry_out(const action& a) {
                 return;
             }
             t->answered = true;
+            ++models_[a.model].served_this_load;
             asio::post(t->ex, [t, pool] {
                 if (t->st != swap_ticket::state::waiting) return;
                 t->pool = pool;
@@ -251,6 +255,7 @@ void swap_service::start_load(routing::model_id m, bool wake) {
 
 void swap_service::on_loaded(routing::model_id m, load_outcome o) {
     if (stopped_) return;
+    account();
     auto& rt = models_[m];
     double secs = seconds_since(rt.load_started);
     const auto& name = rt.cfg->name;
@@ -269,6 +274,7 @@ void swap_service::on_loaded(routing::model_id m, load_outcome o) {
         std::snprintf(buf, sizeof buf, "%.2f", secs);
         log_event("info", "loaded", "model '" + name + "' serving after " + buf + " s" +
                                         (o.observed_mb ? ", using " + std::to_string(*o.observed_mb) + " MB" : ""));
+        rt.served_this_load = 0;
         sched_->load_finished(sclock::now(), m, o.observed_mb);
     } else {
         log_event("error", "load_failed", "model '" + name + "': " + o.why);
@@ -280,6 +286,7 @@ void swap_service::on_loaded(routing::model_id m, load_outcome o) {
 
 void swap_service::start_unload(routing::model_id m, int sleep_level, std::string reason) {
     auto& rt = models_[m];
+    loaded_model_leaves(m);
     log_event("info", "unload", "model '" + rt.cfg->name + "': " + (sleep_level > 0 ? "sleeping" : "unloading") +
                                     " (" + reason + ")");
     if (rt.cfg->serving.driver == config::driver_kind::process) rt.pool.reset();
@@ -291,6 +298,7 @@ void swap_service::start_unload(routing::model_id m, int sleep_level, std::strin
 
 void swap_service::on_unloaded(routing::model_id m, std::string reason) {
     if (stopped_) return;
+    account();
     stats_.model_unloads.add({models_[m].cfg->name, reason});
     sched_->unload_finished(sclock::now(), m);
     run_actions();
@@ -298,7 +306,10 @@ void swap_service::on_unloaded(routing::model_id m, std::string reason) {
 
 void swap_service::on_crash(routing::model_id m, std::string why) {
     if (stopped_) return;
+    account();
     auto& rt = models_[m];
+    if (sched_->view(m).state == routing::model_state::loaded || sched_->view(m).state == routing::model_state::draining)
+        loaded_model_leaves(m);
     log_event("error", "crash", "model '" + rt.cfg->name + "': server " + why);
     if (rt.cfg->serving.driver == config::driver_kind::process) rt.pool.reset();
     stats_.model_unloads.add({rt.cfg->name, "crash"});
@@ -319,9 +330,37 @@ void swap_service::arm_tick() {
     tick_.async_wait([this](const net::error_code& ec) {
         if (ec || stopped_) return;
         tick_at_.reset();
+        account();
         sched_->tick(sclock::now());
         run_actions();
     });
+}
+
+void swap_service::loaded_model_leaves(routing::model_id m) {
+    auto& rt = models_[m];
+    if (rt.served_this_load < 2) ++rt.wasted_loads;
+    rt.served_this_load = 0;
+}
+
+void swap_service::account() {
+    auto now = sclock::now();
+    if (usage_.last == sclock_point{}) {
+        usage_.last = now;
+        return;
+    }
+    double dt = std::chrono::duration<double>(now - usage_.last).count();
+    usage_.last = now;
+    if (dt <= 0) return;
+    const auto& devs = sched_->devices();
+    for (const auto& d : devs) usage_.budget_mb_s += static_cast<double>(d.budget_mb) * dt;
+    for (routing::model_id m = 0; m < models_.size(); ++m) {
+        auto v = sched_->view(m);
+        if (v.kind == routing::lifecycle::static_server) continue;
+        using ms = routing::model_state;
+        bool resident = v.state == ms::loading || v.state == ms::loaded || v.state == ms::draining || v.state == ms::unloading;
+        if (resident) usage_.resident_mb_s += static_cast<double>(v.memory_mb) * dt;
+        if (resident && v.in_flight > 0) usage_.serving_mb_s += static_cast<double>(v.memory_mb) * dt;
+    }
 }
 
 void swap_service::publish_gauges() {

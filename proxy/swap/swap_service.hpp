@@ -50,6 +50,8 @@ struct swap_ticket {
     bool watching_client = false;
 };
 
+using sclock_point = std::chrono::steady_clock::time_point;
+
 class swap_service {
 public:
     // Throws std::runtime_error when the configuration cannot be scheduled.
@@ -91,6 +93,14 @@ private:
         std::chrono::steady_clock::time_point load_started{};
         bool load_is_wake = false;
         std::string state_label;             // for the model_state gauge
+        std::uint64_t served_this_load = 0;  // dispatches since the last load finished
+        std::uint64_t wasted_loads = 0;      // loads that served fewer than 2 requests
+    };
+    // Time integrals for the scheduling benchmark: how much of the budget held
+    // models, and how much held models that were serving a request.
+    struct usage {
+        sclock_point last{};
+        double budget_mb_s = 0, resident_mb_s = 0, serving_mb_s = 0;
     };
 
     net::asio::io_context& ioc_;
@@ -106,6 +116,7 @@ private:
     std::optional<std::chrono::steady_clock::time_point> tick_at_;
     std::atomic<routing::request_id> next_id_{1};
     bool stopped_ = false;
+    usage usage_;
 
     // All on strand_.
     void arrive(std::shared_ptr<swap_ticket> t);
@@ -117,6 +128,8 @@ private:
     void on_unloaded(routing::model_id m, std::string reason);
     void on_crash(routing::model_id m, std::string why);
     void arm_tick();
+    void account();  // before every event: integrates usage_ over the time since the last one
+    void loaded_model_leaves(routing::model_id m);
     void publish_gauges();
     std::optional<routing::model_id> find(const std::string& name) const;
     std::string status_json() const;
