@@ -1,5 +1,6 @@
 // swapgate: an OpenAI-compatible reverse proxy for local LLM servers.
 #include "proxy/app.hpp"
+#include "proxy/status_cli.hpp"
 
 #include <cstdlib>
 #include <iostream>
@@ -10,9 +11,11 @@ namespace {
 const char* usage =
     "usage: swapgate [--config FILE] [--listen HOST:PORT] [--threads N]\n"
     "       swapgate check-config FILE\n"
+    "       swapgate status [--url http://127.0.0.1:8000] [--admin-key KEY] [--json]\n"
     "       swapgate --version | --help\n"
     "\n"
-    "The config file defaults to $SWAPGATE_CONFIG, else ./swapgate.yaml.\n";
+    "The config file defaults to $SWAPGATE_CONFIG, else ./swapgate.yaml.\n"
+    "status asks a running swapgate which models are resident ($SWAPGATE_URL, $SWAPGATE_ADMIN_KEY).\n";
 
 }  // namespace
 
@@ -35,6 +38,20 @@ int main(int argc, char** argv) {
         } else if (a == "--version") {
             std::cout << "swapgate 0.1.0\n";
             return 0;
+        } else if (a == "status") {
+            swapgate::proxy::status_options so;
+            if (const char* u = std::getenv("SWAPGATE_URL")) so.url = u;
+            if (const char* k = std::getenv("SWAPGATE_ADMIN_KEY")) so.admin_key = k;
+            for (int j = i + 1; j < argc; ++j) {
+                std::string f = argv[j];
+                if (f == "--json") so.json = true;
+                else if ((f == "--url" || f == "--admin-key") && j + 1 < argc) (f == "--url" ? so.url : so.admin_key) = argv[++j];
+                else {
+                    std::cerr << "swapgate status: unknown or incomplete argument '" << f << "'\n" << usage;
+                    return 2;
+                }
+            }
+            return swapgate::proxy::print_status(so);
         } else if (a == "check-config") {
             return swapgate::proxy::check_config(i + 1 < argc ? argv[i + 1] : opts.config_path);
         } else if (a == "--config" || a == "-c") {

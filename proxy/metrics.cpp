@@ -1,5 +1,7 @@
 #include "proxy/metrics.hpp"
 
+#include <cstdlib>
+
 #include <cstdio>
 
 namespace swapgate::proxy {
@@ -51,9 +53,13 @@ void labels_text(std::string& out, const std::vector<std::string>& names, std::s
     out += '}';
 }
 
+// The shortest spelling that reads back as the same double (0.1, not 0.10000000000000001).
 std::string number(double v) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    for (int precision = 6; precision <= 17; ++precision) {
+        std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
     return buf;
 }
 

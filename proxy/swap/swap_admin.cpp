@@ -22,23 +22,27 @@ long long ms(std::chrono::milliseconds d) { return d.count(); }
 
 }  // namespace
 
-template <class F>
-net::awaitable<swap_service::admin_answer> swap_service::on_strand(F f) {
-    struct box {
-        explicit box(net::any_io_executor ex) : wake(ex) {}
-        net::steady_timer wake;
-        std::optional<admin_answer> answer;
-    };
-    auto ex = co_await asio::this_coro::executor;
-    auto b = std::make_shared<box>(ex);
-    b->wake.expires_at(sclock::time_point::max());
-    asio::post(strand_, [this, b, f, ex] {
+// The answer box an admin coroutine waits on; filled on the service's strand.
+struct swap_service::admin_box {
+    explicit admin_box(net::any_io_executor e) : ex(e), wake(e) { wake.expires_at(sclock::time_point::max()); }
+    net::any_io_executor ex;
+    net::steady_timer wake;
+    std::optional<admin_answer> answer;
+};
+
+// A plain function, not a coroutine: GCC 12 destroys a closure passed by
+// value to a coroutine twice.
+void swap_service::post_admin(std::shared_ptr<admin_box> b, std::function<admin_answer()> f) {
+    asio::post(strand_, [this, b, f = std::move(f)] {
         admin_answer a = f();
-        asio::post(ex, [b, a = std::move(a)]() mutable {
+        asio::post(b->ex, [b, a = std::move(a)]() mutable {
             b->answer = std::move(a);
             b->wake.cancel();
         });
     });
+}
+
+net::awaitable<swap_service::admin_answer> swap_service::await_admin(std::shared_ptr<admin_box> b) {
     while (!b->answer) co_await b->wake.async_wait();
     co_return std::move(*b->answer);
 }
@@ -118,14 +122,17 @@ std::string swap_service::status_json() const {
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::models_status() {
-    co_return co_await on_strand([this] {
+    auto b = std::make_shared<admin_box>(co_await asio::this_coro::executor);
+    post_admin(b, [this] {
         account();
         return admin_answer{200, status_json()};
     });
+    co_return co_await await_admin(b);
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::load(std::string name, bool force) {
-    co_return co_await on_strand([this, name, force] {
+    auto b = std::make_shared<admin_box>(co_await asio::this_coro::executor);
+    post_admin(b, [this, name, force] {
         auto m = find(name);
         if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
         std::string why = sched_->request_load(sclock::now(), *m, force);
@@ -134,10 +141,12 @@ net::awaitable<swap_service::admin_answer> swap_service::load(std::string name, 
         auto v = sched_->view(*m);
         return admin_answer{202, dump(json{{"name", models_[*m].cfg->name}, {"state", std::string(routing::to_string(v.state))}})};
     });
+    co_return co_await await_admin(b);
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::unload(std::string name) {
-    co_return co_await on_strand([this, name] {
+    auto b = std::make_shared<admin_box>(co_await asio::this_coro::executor);
+    post_admin(b, [this, name] {
         auto m = find(name);
         if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
         std::string why = sched_->request_unload(sclock::now(), *m);
@@ -146,10 +155,12 @@ net::awaitable<swap_service::admin_answer> swap_service::unload(std::string name
         auto v = sched_->view(*m);
         return admin_answer{202, dump(json{{"name", models_[*m].cfg->name}, {"state", std::string(routing::to_string(v.state))}})};
     });
+    co_return co_await await_admin(b);
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::unload_idle() {
-    co_return co_await on_strand([this] {
+    auto b = std::make_shared<admin_box>(co_await asio::this_coro::executor);
+    post_admin(b, [this] {
         std::vector<std::string> before;
         for (routing::model_id m = 0; m < models_.size(); ++m)
             if (sched_->view(m).state == routing::model_state::loaded) before.push_back(models_[m].cfg->name);
@@ -163,10 +174,12 @@ net::awaitable<swap_service::admin_answer> swap_service::unload_idle() {
         }
         return admin_answer{202, dump(json{{"unloading", unloading}})};
     });
+    co_return co_await await_admin(b);
 }
 
 net::awaitable<swap_service::admin_answer> swap_service::can_load(std::string name) {
-    co_return co_await on_strand([this, name] {
+    auto b = std::make_shared<admin_box>(co_await asio::this_coro::executor);
+    post_admin(b, [this, name] {
         auto m = find(name);
         if (!m) return admin_answer{404, dump(error_doc("no managed model '" + name + "'", "model_not_found"))};
         auto a = sched_->can_load(sclock::now(), *m);
@@ -176,6 +189,7 @@ net::awaitable<swap_service::admin_answer> swap_service::can_load(std::string na
         j["why_not"] = a.why_not.empty() ? json(nullptr) : json(a.why_not);
         return admin_answer{200, dump(j)};
     });
+    co_return co_await await_admin(b);
 }
 
 }  // namespace swapgate::proxy

@@ -17,6 +17,7 @@
 #include "routing/residency.hpp"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -134,8 +135,9 @@ private:
     std::optional<routing::model_id> find(const std::string& name) const;
     std::string status_json() const;
 
-    template <class F>
-    net::awaitable<admin_answer> on_strand(F f);
+    struct admin_box;
+    void post_admin(std::shared_ptr<admin_box> b, std::function<admin_answer()> f);
+    net::awaitable<admin_answer> await_admin(std::shared_ptr<admin_box> b);
 };
 
 }  // namespace swapgate::proxy
