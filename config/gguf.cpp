@@ -1,6 +1,7 @@
 #include "config/gguf.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -124,7 +125,7 @@ long long estimate_memory_mb(long long file_bytes, const std::optional<gguf_shap
              kv_dim * 2.0 / mb;
     }
     double overhead = std::max(256.0, weights * 0.05);
-    return static_cast<long long>(weights + kv + overhead + 0.999);
+    return static_cast<long long>(std::ceil(weights + kv + overhead));
 }
 
 }  // namespace swapgate::config
