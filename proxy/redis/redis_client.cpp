@@ -60,22 +60,6 @@ std::string failure_message(redis_failure kind, const std::string& why) {
 
 }  // namespace
 
-const char* failure_name(redis_failure f) {
-    switch (f) {
-    case redis_failure::none: return "none";
-    case redis_failure::unavailable: return "unavailable";
-    case redis_failure::timeout: return "timeout";
-    case redis_failure::connection_lost: return "connection_lost";
-    case redis_failure::server_error: return "server_error";
-    case redis_failure::protocol_error: return "protocol_error";
-    case redis_failure::invalid_command: return "invalid_command";
-    case redis_failure::busy: return "busy";
-    case redis_failure::cancelled: return "cancelled";
-    case redis_failure::shutdown: return "shutdown";
-    }
-    return "?";
-}
-
 struct redis_client::impl : std::enable_shared_from_this<impl> {
     impl(asio::any_io_executor ex, redis_settings s, state_callback cb)
         : strand(asio::make_strand(ex)), cfg(std::move(s)), on_state(std::move(cb)) {

@@ -87,7 +87,8 @@ struct redis_counters {
 
 // up: a connection became ready after none was; down: the last one failed.
 // `why` says what happened ("connection refused", "AUTH failed: WRONGPASS ...").
-// Called on the client strand; it must not call back into the client.
+// Called on the client strand under a lock that shutdown() takes: it must not
+// call shutdown() or destroy the client (log, set a gauge, post elsewhere).
 using state_callback = std::function<void(bool up, std::string why)>;
 
 class redis_client {

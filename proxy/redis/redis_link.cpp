@@ -10,6 +10,22 @@ namespace asio = net::asio;
 using net::error_code;
 using generic_endpoint = asio::generic::stream_protocol::endpoint;
 
+const char* failure_name(redis_failure f) {
+    switch (f) {
+    case redis_failure::none: return "none";
+    case redis_failure::unavailable: return "unavailable";
+    case redis_failure::timeout: return "timeout";
+    case redis_failure::connection_lost: return "connection_lost";
+    case redis_failure::server_error: return "server_error";
+    case redis_failure::protocol_error: return "protocol_error";
+    case redis_failure::invalid_command: return "invalid_command";
+    case redis_failure::busy: return "busy";
+    case redis_failure::cancelled: return "cancelled";
+    case redis_failure::shutdown: return "shutdown";
+    }
+    return "?";
+}
+
 redis_result make_failure(redis_failure kind, std::string message) {
     redis_result r;
     r.failure = kind;

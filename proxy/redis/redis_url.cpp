@@ -51,6 +51,9 @@ std::optional<redis_url> parse_unix(std::string_view rest, std::string& why) {
         return fail(why, "the socket path must be absolute, as in unix:///run/redis/redis.sock");
     if (path.find('#') != std::string_view::npos) return fail(why, "a fragment ('#') is not allowed");
     if (path.back() == '/') return fail(why, "the socket path ends with '/'");
+    // sockaddr_un holds 108 bytes with the terminating NUL.
+    if (path.size() > 107)
+        return fail(why, "the socket path is " + std::to_string(path.size()) + " bytes long; unix sockets allow 107");
     u.path = std::string(path);
     if (q == std::string_view::npos) return u;
     std::string_view query = rest.substr(q + 1);
@@ -146,12 +149,13 @@ std::string display_url(const redis_url& u) {
     if (u.unix_socket) {
         std::string s = "unix://" + u.path;
         char sep = '?';
-        if (!u.password.empty()) {
-            if (!u.user.empty()) s += "?user=" + u.user, sep = '&';
-            s += sep + std::string("password=***");
+        auto param = [&](const std::string& p) {
+            s += sep + p;
             sep = '&';
-        }
-        if (u.db != 0) s += sep + std::string("db=") + std::to_string(u.db);
+        };
+        if (!u.user.empty()) param("user=" + u.user);
+        if (!u.password.empty()) param("password=***");
+        if (u.db != 0) param("db=" + std::to_string(u.db));
         return s;
     }
     bool v6 = u.host.find(':') != std::string::npos;

@@ -104,6 +104,8 @@ TEST(RedisUrl, ErrorsNameTheProblem) {
     EXPECT_NE(parse_error("unix:///tmp/r.sock?db=x").find("invalid db 'x'"), std::string::npos);
     EXPECT_NE(parse_error("unix:///tmp/r.sock?timeout=1").find("unknown parameter 'timeout'"), std::string::npos);
     EXPECT_NE(parse_error("unix:///tmp/r.sock?user=app").find("needs a password"), std::string::npos);
+    EXPECT_NE(parse_error("unix:///" + std::string(107, 's')).find("allow 107"), std::string::npos);
+    EXPECT_TRUE(parse_ok("unix:///" + std::string(106, 's')).unix_socket);
     // Every message says it is about the Redis URL.
     EXPECT_EQ(parse_error("redis://h:0").rfind("redis URL: ", 0), 0u);
 }
