@@ -15,12 +15,15 @@
 //   unanswered at its deadline completes with `timeout`, and its connection is
 //   reset (replies after it would be matched to the wrong requests otherwise):
 //   the other commands on that connection fail with `connection_lost`.
-// - Fail-open: while a connection is in reconnect backoff it takes no commands;
-//   with no connection ready or (re)connecting after a drop, command() completes
-//   at once with `unavailable`. The proxy treats any failure as a cache miss.
-// - Reconnect: a dropped connection reconnects at once (after being up for a
-//   while), then with backoff `backoff_initial` doubling to `backoff_max`.
-//   `on_state` is called on transitions only (up <-> down), on the client strand.
+// - Fail-open: a connection in reconnect backoff takes no commands. With no
+//   connection ready, command() completes at once with `unavailable` (the reason
+//   in the message), except while a connection is making its first attempt or
+//   reconnecting right after a drop: then commands wait for it, bounded by their
+//   deadline. The proxy treats any failure as a cache miss.
+// - Reconnect: a connection that drops after being up for 1 s or more
+//   reconnects at once; a failed connect, or a drop sooner than that, waits
+//   `backoff_initial`, doubling up to `backoff_max`. `on_state` is called on
+//   transitions only (up <-> down), on the client strand.
 // - blocking_command() (XREAD BLOCK...) runs on separate connections, opened
 //   lazily and reused, never on the pipelined ones (a blocked connection would
 //   hold up every command behind it).
@@ -30,7 +33,8 @@
 // - shutdown(): closes the connections, completes pending commands with
 //   `shutdown`, stops reconnecting. The destructor calls it; the internal state
 //   lives on until the last handler holding it runs or is destroyed, so
-//   destroying the client is safe whether the io_context runs or has stopped.
+//   destroying the client is safe whether the io_context runs or has stopped
+//   (the io_context itself must outlive the client object).
 #pragma once
 #include "proxy/net/net.hpp"
 #include "proxy/redis/redis_url.hpp"

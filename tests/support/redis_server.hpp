@@ -5,6 +5,9 @@
 //   swapgate::test::redis_server redis;              // waits until it answers PING
 //   auto url = redis.url();                          // "redis://127.0.0.1:PORT/0"
 //   redis.stop(); ... redis.restart();               // kill it mid-test, bring it back
+//
+// Start, stop and restart it from the test's own thread: the child is killed
+// (PR_SET_PDEATHSIG) when the thread that started it ends, or the test crashes.
 #pragma once
 #include <string>
 #include <sys/types.h>
