@@ -106,6 +106,8 @@ public:
     // Sends one command ({"SET", key, value, "PX", "60000"}) on a pooled connection
     // and completes with its reply, a timeout after command_timeout, or a failure.
     // Never throws (but bad_alloc); resumes the caller on its own executor.
+    // Connections are shared by concurrent callers: no connection-state commands
+    // here (MULTI/EXEC, WATCH, SELECT, SUBSCRIBE, CLIENT REPLY...); use EVAL for atomicity.
     net::awaitable<redis_result> command(std::vector<std::string> args);
 
     // A command that blocks the server side, such as XREAD BLOCK ms STREAMS key id,
