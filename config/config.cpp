@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include "config/cache_config.hpp"
 #include "config/serving.hpp"
 #include "config/url.hpp"
 #include "config/yaml_reader.hpp"
@@ -73,13 +74,14 @@ bool read_backend(yaml_reader& r, const env_lookup& env, const YAML::Node& n, co
 
 void read_model(yaml_reader& r, const YAML::Node& n, const std::string& path, model& m) {
     if (!n.IsMap()) return r.error(path, "expected a map with 'name' and 'backend'");
-    std::vector<const char*> keys{"name", "aliases", "backend", "upstream_model", "tier"};
+    std::vector<const char*> keys{"name", "aliases", "backend", "upstream_model", "tier", "cache"};
     keys.insert(keys.end(), serving_keys.begin(), serving_keys.end());
     r.check_keys(n, path, keys);
     if (!n["name"]) r.error(child_path(path, "name"), "required");
     r.read_string(n["name"], child_path(path, "name"), m.name);
     r.read_string_list(n["aliases"], child_path(path, "aliases"), m.aliases);
     read_serving(r, n, path, m);
+    read_model_cache(r, n["cache"], child_path(path, "cache"), m);
     if (m.serving.driver == driver_kind::process) read_timeouts(r, n["timeouts"], child_path(path, "timeouts"), m.serving.timeouts);
     if (!n["backend"] && m.serving.driver == driver_kind::none) r.error(child_path(path, "backend"), "required");
     r.read_string(n["backend"], child_path(path, "backend"), m.backend);
@@ -135,7 +137,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
         r.error("", "the configuration must be a map (listen, backends, models, ...)");
         return out;
     }
-    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models", "devices", "scheduler"});
+    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models", "devices", "scheduler", "cache"});
 
     if (root["listen"]) {
         std::string listen;
@@ -189,6 +191,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
 
     read_devices(r, root["devices"], c);
     read_scheduler(r, root["scheduler"], c);
+    read_cache_section(r, root["cache"], c);
 
     std::map<std::string, std::string> names;  // public name or alias -> where it was defined
     std::vector<std::string> model_paths;
@@ -219,6 +222,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
             }
     }
     finish_serving(r, env, c, model_paths);
+    finish_cache(r, c, model_paths);
     if (out.errors.empty()) out.cfg = std::move(c);
     return out;
 }

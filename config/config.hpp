@@ -70,6 +70,21 @@ struct serving_settings {
     timeout_settings timeouts;         // process: the exchange timeouts of its server
 };
 
+// Per-model response cache settings (README: "Response cache").
+struct model_cache_settings {
+    std::string mode = "deterministic";  // deterministic | always | off
+    duration ttl{std::chrono::hours(1)};
+    std::uint64_t max_entry_bytes = 1ull << 20;
+    struct semantic_t {
+        bool enabled = false;
+        std::string embedding_model;  // a configured model name or alias serving /v1/embeddings
+        double threshold = 0.95;
+        long long min_chars = 12;
+        long long max_chars = 2000;
+        long long max_turns = 4;
+    } semantic;
+};
+
 // A model clients can name.
 struct model {
     std::string name;
@@ -78,6 +93,7 @@ struct model {
     std::string upstream_model;  // what `model` is rewritten to; defaults to `name`
     std::string tier;            // free-form label (fast, default, complex, ...)
     serving_settings serving;
+    model_cache_settings cache;
     bool managed() const { return serving.driver != driver_kind::none; }
 };
 
@@ -86,6 +102,20 @@ struct device {
     std::string name;
     long long budget_mb = 0;
     int max_loaded = 2;
+};
+
+// The response cache's store and shared settings.
+struct cache_settings {
+    std::string redis_url;  // empty: the in-process store
+    std::uint64_t memory_bytes = 256ull << 20;  // the in-process store's bound
+    duration redis_timeout{50};                 // per command; slower = a miss
+    duration redis_connect_timeout{200};
+    int redis_pool = 2;
+    std::string key_prefix = "swapgate:";
+    std::map<std::string, std::string> tenants;  // API key -> cache namespace
+    duration embed_timeout{50};                  // the semantic tier's embedding call
+    long long stream_maxlen = 100000;            // semantic change log (Redis Stream) cap
+    std::uint64_t semantic_memory_bytes = 512ull << 20;
 };
 
 struct scheduler_settings {
@@ -126,6 +156,7 @@ struct config {
     std::vector<model> models;
     std::vector<device> devices;
     scheduler_settings scheduler;
+    cache_settings cache;
     std::vector<std::string> notes;  // informational: skipped backends and the like
 };
 

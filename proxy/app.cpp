@@ -104,6 +104,7 @@ int run(const run_options& opts) {
             if (!b.managed_process)
                 st.pools.emplace(name, std::make_shared<backend_pool>(ioc.get_executor(), b, st.stats));
         st.swap = std::make_unique<swap_service>(ioc, shared, st.stats, st.pools);
+        st.cache = std::make_unique<response_cache>(ioc, shared, st.stats);
     } catch (const std::exception& e) {
         std::cerr << "swapgate: " << e.what() << "\n";
         return 2;
@@ -119,6 +120,7 @@ int run(const run_options& opts) {
         return 1;
     }
     for (const auto& n : shared->notes) log_event("info", "config", n);
+    log_event("info", "cache", "response cache store: " + st.cache->describe());
     std::string models;
     for (const auto& m : shared->models) models += (models.empty() ? "" : ", ") + m.name + " -> " + m.backend;
     log_event("info", "start",
@@ -136,6 +138,7 @@ int run(const run_options& opts) {
     for (auto& t : pool) t.join();
     // Model servers swapgate started go with it.
     st.swap->terminate();
+    st.cache->shutdown();
     st.pools.clear();
     log_event("info", "stopped", "bye");
     return 0;

@@ -23,6 +23,7 @@ struct incoming_request {
     std::string authorization;
     std::string request_id;  // from X-Request-Id when acceptable, else generated
     std::string cache_control;
+    std::string x_swapgate_cache;
     bool http10 = false;
     std::string body;
 };

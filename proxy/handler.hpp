@@ -6,6 +6,7 @@
 #include "proxy/json_body.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_log.hpp"
+#include "proxy/cache/response_cache.hpp"
 #include "proxy/swap/swap_service.hpp"
 #include "proxy/upstream.hpp"
 #include "routing/catalog.hpp"
@@ -24,6 +25,7 @@ struct proxy_state {
     std::map<std::string, std::shared_ptr<backend_pool>> pools;  // `process` models have none here
     metrics stats;
     std::unique_ptr<swap_service> swap;  // residency of models with a driver
+    std::unique_ptr<response_cache> cache;
     std::atomic<bool> draining{false};
     long long started_at = 0;  // unix seconds, for /v1/models "created"
 

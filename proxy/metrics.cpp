@@ -176,7 +176,15 @@ metrics::metrics()
       queue_depth("swapgate_queue_depth", "Requests waiting for their model.", {"model"}),
       model_state("swapgate_model_state", "1 for the state each managed model is in.", {"model", "state"}),
       device_memory("swapgate_device_memory_mb", "Memory per device: resident models and the budget.",
-                    {"device", "kind"}) {}
+                    {"device", "kind"}),
+      cache_lookups("swapgate_cache_lookups_total", "Cache outcomes of proxied requests.", {"model", "result"}),
+      cache_stores("swapgate_cache_stores_total", "Completions offered to the cache, by outcome.", {"model", "outcome"}),
+      cache_store_errors("swapgate_cache_store_errors_total",
+                         "Cache store operations that failed (served as a miss, or the store dropped).", {"op"}),
+      cache_semantic_rejects("swapgate_cache_semantic_rejects_total",
+                             "Semantic candidates rejected by verification, and lookups skipped, by reason.",
+                             {"reason"}),
+      cache_backend_up("swapgate_cache_store_up", "1 while the cache store is usable.", {"store"}) {}
 
 gauge_family::gauge_family(std::string name, std::string help, std::vector<std::string> labels)
     : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
@@ -216,6 +224,11 @@ std::string metrics::render() const {
     queue_depth.render(out);
     model_state.render(out);
     device_memory.render(out);
+    cache_lookups.render(out);
+    cache_stores.render(out);
+    cache_store_errors.render(out);
+    cache_semantic_rejects.render(out);
+    cache_backend_up.render(out);
     return out;
 }
 

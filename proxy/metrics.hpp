@@ -97,6 +97,12 @@ public:
     gauge_family queue_depth;          // model
     gauge_family model_state;          // model, state: 1 for its current state
     gauge_family device_memory;        // device, kind (resident|budget), in MB
+    // The response cache's (proxy/cache).
+    counter_family cache_lookups;      // model, result (hit, miss, semantic_hit, bypass, off)
+    counter_family cache_stores;       // model, outcome (stored, not_complete, too_large)
+    counter_family cache_store_errors; // op (get, set, ...): Redis failures served as misses / dropped stores
+    counter_family cache_semantic_rejects;  // reason: candidates that failed verification, skipped embeddings
+    gauge_family cache_backend_up;     // store (redis|memory): 1 when usable
 
     std::string render() const;
 };

@@ -1,5 +1,6 @@
 // Forwarding one completion/embedding request to its backend and relaying the
 // response: whole bodies for plain responses, event by event for SSE streams.
+#include "proxy/cache/cache_flow.hpp"
 #include "proxy/handler.hpp"
 #include "proxy/sse.hpp"
 
@@ -44,16 +45,23 @@ std::string stream_error_event(const upstream_call& call, const std::string& bac
 
 // The complete events' bytes as received, except that an old llama-server's
 // non-standard "error: {...}" event becomes "data: {...}" so SDKs see the error.
-std::string_view relayable(const sse_parser& parser, std::string& scratch) {
+// With `strip_usage`, a usage-only chunk swapgate asked for (to store the
+// answer) is left out: the client did not ask for it.
+std::string_view relayable(const sse_parser& parser, std::string& scratch, bool strip_usage) {
     bool translate = false;
-    for (const auto& ev : parser.events()) translate |= !ev.error.empty() && !ev.has_data;
+    for (const auto& ev : parser.events()) {
+        translate |= !ev.error.empty() && !ev.has_data;
+        translate |= strip_usage && ev.has_data && usage_only_chunk(ev.data);
+    }
     if (!translate) return parser.complete_bytes();
     scratch.clear();
     std::string_view raw = parser.complete_bytes();
     size_t at = 0;
     for (const auto& ev : parser.events()) {
         scratch.append(raw.substr(at, ev.begin - at));
-        if (!ev.error.empty() && !ev.has_data) {
+        if (strip_usage && ev.has_data && usage_only_chunk(ev.data)) {
+            // dropped
+        } else if (!ev.error.empty() && !ev.has_data) {
             auto j = nlohmann::json::parse(ev.error, nullptr, false);
             if (j.is_object() && !j.contains("error")) j = nlohmann::json{{"error", j}};
             scratch += "data: ";
@@ -78,6 +86,7 @@ struct exchange_ctx {
     std::string request;
     clock::time_point t0;
     swap_ticket* ticket = nullptr;  // managed models: the scheduler's slot
+    cache_context* cc = nullptr;     // the response cache's part (recording, header)
     bool client_gone() const { return watch.client_gone(); }
     // The scheduler stopped the model under this request (crash, drain timeout).
     bool model_stopped() const { return ticket && ticket->failed; }
@@ -100,6 +109,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     const auto& backend = x.rec.backend;
     const auto& head = x.call.head();
     header_list extra = head.pass_headers;
+    if (x.cc && !x.cc->header.empty()) extra.emplace_back("X-Swapgate-Cache", x.cc->header);
     extra.emplace_back("Cache-Control", "no-cache");
     extra.emplace_back("X-Accel-Buffering", "no");
     if (auto ec = co_await x.conn.start_stream(head.status, head.content_type, extra)) {
@@ -111,6 +121,8 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     x.rec.status = head.status;
     sse_parser parser;
     std::string piece, translated;
+    cache::completion_recorder* recorder = x.cc && x.cc->recorder && head.status == 200 ? x.cc->recorder.get() : nullptr;
+    const bool strip_usage = x.cc && x.cc->inject_usage;
     bool ended = false;  // the end of the body went out with the last chunk
     for (;;) {
         piece.clear();
@@ -130,14 +142,19 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
             co_return;
         }
         if (!parser.complete_bytes().empty()) {
-            for (const auto& ev : parser.events())
+            for (const auto& ev : parser.events()) {
                 if (ev.has_data && ev.data.find("\"usage\"") != std::string::npos) {
                     auto u = extract_usage(ev.data);
                     if (u.prompt >= 0) x.rec.prompt_tokens = u.prompt;
                     if (u.completion >= 0) x.rec.completion_tokens = u.completion;
                 }
+                if (recorder) {
+                    if (ev.has_data) recorder->feed_event(ev.data);
+                    else if (!ev.error.empty()) recorder->fail("error event");
+                }
+            }
             bool last = !ec && x.call.done();
-            error_code wec = co_await x.conn.send_chunk(relayable(parser, translated), last);
+            error_code wec = co_await x.conn.send_chunk(relayable(parser, translated, strip_usage), last);
             ended = last;
             parser.consume();
             if (wec) {
@@ -208,7 +225,26 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
         x.rec.prompt_tokens = u.prompt;
         x.rec.completion_tokens = u.completion;
     }
-    co_await x.conn.send(head.status, head.content_type, body, head.pass_headers);
+    if (!x.cc || x.cc->header.empty()) {
+        co_await x.conn.send(head.status, head.content_type, body, head.pass_headers);
+        co_return;
+    }
+    header_list extra = head.pass_headers;
+    extra.emplace_back("X-Swapgate-Cache", x.cc->header);
+    if (x.cc->embed && head.status == 200) {
+        std::string merged, why;
+        if (!merge_embeddings_answer(x.st, *x.cc, body, merged, why)) {
+            auto e = upstream_bad_response(x.rec.backend, why);
+            x.rec.status = e.status;
+            x.rec.error = e.code;
+            co_await x.conn.send(e.status, "application/json", error_body(e), extra);
+            co_return;
+        }
+        body = std::move(merged);
+    } else if (x.cc->recorder && head.status == 200) {
+        x.cc->recorder->feed_response(body);
+    }
+    co_await x.conn.send(head.status, head.content_type, body, extra);
 }
 
 }  // namespace
@@ -238,6 +274,13 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     rec.model_label = route->model->name;
     rec.upstream_model = route->model->upstream_model;
 
+    // The cache first: a hit needs no backend, not even a resident model.
+    cache_context cc;
+    if (st.cache) {
+        bool answered = co_await cache_prepare(st, conn, req, ep, *route->model, rec, cc);
+        if (answered) co_return;
+    }
+
     // A model with a driver waits for the scheduler: at once when resident
     // with a free slot, else until its load (or a refusal, or the client leaving).
     std::shared_ptr<swap_ticket> ticket;
@@ -266,9 +309,9 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
         pool_ref = st.pools.at(route->backend->name);
     }
     backend_pool& pool = *pool_ref;
-    std::string body = route->model->upstream_model == info.model
-                           ? std::move(req.body)
-                           : rewrite_model(req.body, route->model->upstream_model);
+    std::string body = cc.upstream_body ? std::move(*cc.upstream_body) : std::move(req.body);
+    if (route->model->upstream_model != info.model) body = rewrite_model(body, route->model->upstream_model);
+    if (cc.inject_usage) body = with_include_usage(body);
 
     // The watch aborts the call when a deadline passes or the client leaves; the
     // exchange then sees an error and reports why.
@@ -276,11 +319,12 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     upstream_call call(pool, watch);
     watch.attach(call);
     exchange_ctx x{st,  conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
-                   t0, ticket.get()};
+                   t0, ticket.get(), &cc};
     if (ticket) ticket->call = &call;
     co_await run_exchange(x);
     watch.finish();
     if (ticket) st.swap->finished(ticket, x.client_gone());
+    if (st.cache) cache_finish(st, cc, *route->model, rec);
     if (x.client_gone() && rec.status == 0) rec.status = 499;
 }
 

@@ -46,6 +46,7 @@ std::string format_record(const request_record& r) {
     if (r.prompt_tokens >= 0) j["prompt_tokens"] = r.prompt_tokens;
     if (r.completion_tokens >= 0) j["completion_tokens"] = r.completion_tokens;
     if (!r.error.empty()) j["error"] = r.error;
+    if (!r.cache.empty()) j["cache"] = r.cache;
     return dump(j);
 }
 

@@ -19,6 +19,7 @@ struct request_record {
     long long prompt_tokens = -1;  // -1 = not reported
     long long completion_tokens = -1;
     std::string error;  // our error code or stream end reason
+    std::string cache;  // X-Swapgate-Cache value; empty when the cache was not involved
 };
 
 // Serialises a record as one JSON line (with the trailing newline).

@@ -196,6 +196,7 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
                 req.path = req.target.substr(0, req.target.find('?'));
                 req.authorization = std::string(h[http::field::authorization]);
                 req.cache_control = std::string(h[http::field::cache_control]);
+                req.x_swapgate_cache = std::string(h["X-Swapgate-Cache"]);
                 req.request_id = conn.request_id;
                 req.http10 = conn.http10;
                 req.body = std::move(h.body());
