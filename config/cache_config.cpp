@@ -7,7 +7,7 @@ void read_cache_section(yaml_reader& r, const YAML::Node& n, config& c) {
     if (!n.IsMap()) return r.error("cache", "expected a map (redis, memory, ...)");
     r.check_keys(n, "cache",
                  {"redis", "memory", "redis_timeout", "redis_connect_timeout", "redis_pool", "key_prefix", "tenants",
-                  "embed_timeout", "stream_maxlen", "semantic_memory"});
+                  "embed_timeout", "stream_maxlen", "semantic_memory", "test_hooks"});
     auto& s = c.cache;
     r.read_string(n["redis"], "cache.redis", s.redis_url);
     if (!s.redis_url.empty() && s.redis_url.rfind("redis://", 0) != 0 && s.redis_url.rfind("unix://", 0) != 0)
@@ -32,6 +32,7 @@ void read_cache_section(yaml_reader& r, const YAML::Node& n, config& c) {
     r.read_duration(n["embed_timeout"], "cache.embed_timeout", s.embed_timeout);
     r.read_int(n["stream_maxlen"], "cache.stream_maxlen", 100, 100000000, s.stream_maxlen);
     r.read_size(n["semantic_memory"], "cache.semantic_memory", s.semantic_memory_bytes);
+    r.read_bool(n["test_hooks"], "cache.test_hooks", s.test_hooks);
 }
 
 void read_model_cache(yaml_reader& r, const YAML::Node& n, const std::string& path, model& m) {

@@ -116,6 +116,7 @@ struct cache_settings {
     duration embed_timeout{50};                  // the semantic tier's embedding call
     long long stream_maxlen = 100000;            // semantic change log (Redis Stream) cap
     std::uint64_t semantic_memory_bytes = 512ull << 20;
+    bool test_hooks = false;  // /admin/cache/keys and /admin/cache/semantic-inject (tests only)
 };
 
 struct scheduler_settings {
@@ -138,7 +139,7 @@ struct limit_settings {
 
 struct auth_settings {
     std::vector<std::string> api_keys;    // empty = no inbound auth
-    std::vector<std::string> admin_keys;  // for /admin/*; empty = any API key (or none when auth is off)
+    std::vector<std::string> admin_keys;  // for /admin/*; with api_keys set and no admin key, /admin/* is refused
 };
 
 struct log_settings {

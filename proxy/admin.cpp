@@ -51,6 +51,10 @@ net::awaitable<void> handle_admin(proxy_state& st, client_conn& conn, incoming_r
         co_return;
     }
     const std::string& p = req.path;
+    if (p.rfind("/admin/cache/", 0) == 0) {
+        co_await handle_cache_hooks(st, conn, req, rec);
+        co_return;
+    }
     const bool get = req.method == "GET" || req.method == "HEAD", post = req.method == "POST";
     swap_service::admin_answer a{0, ""};
     constexpr std::string_view prefix = "/admin/models/";

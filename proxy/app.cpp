@@ -105,6 +105,9 @@ int run(const run_options& opts) {
                 st.pools.emplace(name, std::make_shared<backend_pool>(ioc.get_executor(), b, st.stats));
         st.swap = std::make_unique<swap_service>(ioc, shared, st.stats, st.pools);
         st.cache = std::make_unique<response_cache>(ioc, shared, st.stats);
+        bool semantic = false;
+        for (const auto& m : shared->models) semantic |= m.cache.semantic.enabled;
+        if (semantic) st.semantic = std::make_unique<semantic_tier>(ioc, st);
     } catch (const std::exception& e) {
         std::cerr << "swapgate: " << e.what() << "\n";
         return 2;
@@ -131,6 +134,7 @@ int run(const run_options& opts) {
 
     srv.start();
     st.swap->start();
+    if (st.semantic) st.semantic->start();
     asio::co_spawn(ioc, shutdown_on_signal(srv, st, ioc), asio::detached);
     std::vector<std::thread> pool;
     for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -138,6 +142,7 @@ int run(const run_options& opts) {
     for (auto& t : pool) t.join();
     // Model servers swapgate started go with it.
     st.swap->terminate();
+    if (st.semantic) st.semantic->shutdown();
     st.cache->shutdown();
     st.pools.clear();
     log_event("info", "stopped", "bye");

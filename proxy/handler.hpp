@@ -7,6 +7,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/cache/response_cache.hpp"
+#include "proxy/cache/semantic_tier.hpp"
 #include "proxy/swap/swap_service.hpp"
 #include "proxy/upstream.hpp"
 #include "routing/catalog.hpp"
@@ -26,6 +27,7 @@ struct proxy_state {
     metrics stats;
     std::unique_ptr<swap_service> swap;  // residency of models with a driver
     std::unique_ptr<response_cache> cache;
+    std::unique_ptr<semantic_tier> semantic;  // when a model has cache.semantic
     std::atomic<bool> draining{false};
     long long started_at = 0;  // unix seconds, for /v1/models "created"
 
@@ -42,6 +44,9 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
 
 // /admin/*: model residency (status, load, unload, unload-idle, can-load).
 net::awaitable<void> handle_admin(proxy_state& st, client_conn& conn, incoming_request& req, request_record& rec);
+
+// /admin/cache/*: test hooks (cache.test_hooks).
+net::awaitable<void> handle_cache_hooks(proxy_state& st, client_conn& conn, incoming_request& req, request_record& rec);
 
 // A request id from the client's X-Request-Id when it is safe to echo, else a new one.
 std::string accept_request_id(std::string_view from_client);

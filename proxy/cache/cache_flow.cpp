@@ -5,6 +5,7 @@
 #include "cache/replay.hpp"
 #include "cache/request_key.hpp"
 #include "proxy/cache/response_cache.hpp"
+#include "proxy/cache/semantic_tier.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -166,6 +167,17 @@ net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const inc
             }
         }
     }
+    // The semantic tier: embeds the final user message (also to store it
+    // later), then looks for a verified similar entry.
+    if (st.semantic && cc.settings->semantic.enabled && ep == endpoint::chat) {
+        auto h = co_await st.semantic->find(model, ns, body, cc, cc.decision.lookup);
+        if (h) {
+            st.stats.cache_lookups.add({model.name, "semantic_hit"});
+            co_await replay(conn, h->record, cc, cache::status_header_value(cache::cache_status::semantic_hit, h->similarity),
+                            rec, std::string("semantic-hit"));
+            co_return true;
+        }
+    }
     st.stats.cache_lookups.add({model.name, "miss"});
     if (cc.decision.store) {
         cc.recorder = std::make_unique<cache::completion_recorder>(cc.settings->max_entry_bytes);
@@ -192,6 +204,7 @@ void cache_finish(proxy_state& st, cache_context& cc, const config::model& model
     }
     st.cache->put("r", cc.key, std::move(*bytes), std::chrono::duration_cast<std::chrono::milliseconds>(cc.settings->ttl));
     st.stats.cache_stores.add({model.name, "stored"});
+    if (st.semantic) st.semantic->store(cc);
 }
 
 bool merge_embeddings_answer(proxy_state& st, cache_context& cc, const std::string& upstream_body,

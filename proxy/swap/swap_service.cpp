@@ -92,10 +92,11 @@ void swap_service::start() {
     }
 }
 
-net::awaitable<std::shared_ptr<swap_ticket>> swap_service::admit(routing::model_id model, net::tcp_stream::socket_type* client) {
+net::awaitable<std::shared_ptr<swap_ticket>> swap_service::admit(routing::model_id model, net::tcp_stream::socket_type* client,
+                                                                 std::optional<sclock::time_point> deadline) {
     auto ex = co_await asio::this_coro::executor;
     auto t = std::make_shared<swap_ticket>(ex, next_id_.fetch_add(1), model);
-    t->wake.expires_at(sclock::time_point::max());
+    t->wake.expires_at(deadline ? *deadline : sclock::time_point::max());
     auto t0 = sclock::now();
     asio::post(strand_, [this, t] { arrive(t); });
     // The service's answer is posted to this strand, so it cannot run before
@@ -104,7 +105,11 @@ net::awaitable<std::shared_ptr<swap_ticket>> swap_service::admit(routing::model_
     while (t->st == swap_ticket::state::waiting && !t->client_gone) {
         if (!first && client && !t->watching_client) watch_client(t, client);
         first = false;
-        co_await t->wake.async_wait();
+        auto [ec] = co_await t->wake.async_wait();
+        if (!ec && t->st == swap_ticket::state::waiting) {
+            t->timed_out = true;
+            t->client_gone = true;  // leaves the queue like a client that left
+        }
         if (t->st == swap_ticket::state::waiting && !t->client_gone) {
             // The first wake-up is only the scheduler's first answer: queued.
             t->queued = true;

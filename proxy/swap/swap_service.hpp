@@ -48,6 +48,7 @@ struct swap_ticket {
     bool failed = false;                 // the scheduler failed it while running
     std::string fail_reason;
     bool client_gone = false;
+    bool timed_out = false;
     bool watching_client = false;
 };
 
@@ -67,7 +68,11 @@ public:
     // Drivers' init, then preloads. Returns at once; the work runs on the strand.
     void start();
     // Waits until the request may go (or was refused, or the client left).
-    net::awaitable<std::shared_ptr<swap_ticket>> admit(routing::model_id model, net::tcp_stream::socket_type* client);
+    // With a `deadline`, a request still waiting then leaves the queue (state gone,
+    // timed_out set): for internal calls that must not wait, like the semantic
+    // cache's embedding.
+    net::awaitable<std::shared_ptr<swap_ticket>> admit(routing::model_id model, net::tcp_stream::socket_type* client,
+                                                       std::optional<std::chrono::steady_clock::time_point> deadline = {});
     // The exchange of a dispatched request ended (or the client left while it ran).
     void finished(std::shared_ptr<swap_ticket> t, bool cancelled);
 
