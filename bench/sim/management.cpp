@@ -35,9 +35,10 @@ json details() {
             {"families", {"sim"}}, {"parameter_size", "7B"}, {"quantization_level", "Q4_K_M"}};
 }
 
-// A model that stays until told otherwise: Ollama prints keep_alive=-1 as ~292 years ahead.
+// A model that stays until told otherwise: Ollama prints keep_alive=-1 as ~292
+// years ahead. (Added to system_clock's nanoseconds, 292 years overflow; 200 do not.)
 std::string never_expires() {
-    return rfc3339(std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 292));
+    return rfc3339(std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 200));
 }
 
 // keep_alive 0, "0", "0s", "0m", "0h": unload now.

@@ -74,6 +74,15 @@ public:
     ollama_driver(const config::model& m, driver_context ctx)
         : model_driver(asio::make_strand(ctx.ioc)), m_(m), pool_(ctx.configured_pool) {}
 
+    // Ollama may hold the model from before (a previous swapgate loaded it with
+    // keep_alive -1): unload it, so that "unloaded" is true.
+    net::awaitable<void> init() override {
+        auto mb = co_await resident_mb();
+        if (!mb) co_return;
+        log_event("info", "init", "model '" + m_.name + "' was resident in Ollama before swapgate started: unloading it");
+        co_await unload(0);
+    }
+
     net::awaitable<load_outcome> load(bool) override {
         load_outcome out;
         nlohmann::json req{{"model", m_.upstream_model}, {"prompt", ""}, {"keep_alive", -1}, {"stream", false}};
@@ -148,10 +157,20 @@ public:
     net::awaitable<void> init() override {
         if (!m_.serving.command.empty()) co_return;  // not running until the first load
         // An external server starts awake; swapgate counts it as unloaded, so
-        // put it to sleep to make that true.
-        auto r = co_await http_probe(*pool_, "POST", "/sleep?level=" + std::to_string(m_.serving.sleep_level), "", 30s);
-        if (r.ok()) log_event("info", "init", "model '" + m_.name + "': vLLM server put to sleep until needed");
-        else log_event("warn", "init", "model '" + m_.name + "': could not put the vLLM server to sleep: " + r.describe());
+        // put it to sleep to make that true. It may still be starting: a few tries.
+        net::steady_timer t(ex_);
+        probe_result r;
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            r = co_await http_probe(*pool_, "POST", "/sleep?level=" + std::to_string(m_.serving.sleep_level), "", 30s);
+            if (r.ok()) {
+                log_event("info", "init", "model '" + m_.name + "': vLLM server put to sleep until needed");
+                co_return;
+            }
+            t.expires_after(1s);
+            co_await t.async_wait();
+        }
+        log_event("warn", "init", "model '" + m_.name + "': could not put the vLLM server to sleep (" + r.describe() +
+                                      "); it counts as unloaded but may hold memory until its first use");
     }
 
     net::awaitable<load_outcome> load(bool wake) override {

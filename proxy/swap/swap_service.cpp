@@ -317,8 +317,9 @@ void swap_service::on_crash(routing::model_id m, std::string why) {
         loaded_model_leaves(m);
     log_event("error", "crash", "model '" + rt.cfg->name + "': server " + why);
     if (rt.cfg->serving.driver == config::driver_kind::process) rt.pool.reset();
-    stats_.model_unloads.add({rt.cfg->name, "crash"});
+    auto before = sched_->counters().crashes;
     sched_->model_crashed(sclock::now(), m, "the model server " + why);
+    if (sched_->counters().crashes != before) stats_.model_unloads.add({rt.cfg->name, "crash"});
     run_actions();
 }
 
