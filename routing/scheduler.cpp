@@ -487,6 +487,23 @@ void scheduler::model_crashed(time_point now, model_id mi, std::string why) {
             m.asleep = false;
             victim_gone(mi);
             break;
+        case model_state::sleeping:
+            // A vllm-sleep server that died asleep: it held no device memory,
+            // but there is nothing left to wake; the next load is cold.
+            ++counters_.crashes;
+            m.state = model_state::unloaded;
+            m.asleep = false;
+            break;
+        case model_state::pending:
+            // Chosen to wake, still waiting for its victims: the reservation
+            // stands, but the load it starts will be cold.
+            if (!m.asleep) {
+                ++counters_.ignored_events;
+                break;
+            }
+            ++counters_.crashes;
+            m.asleep = false;
+            break;
         default:
             ++counters_.ignored_events;
             break;

@@ -89,6 +89,82 @@ TEST(SchedulerFailure, ACrashWhileLoadingIsAFailedLoad) {
     EXPECT_EQ(r.state(A), model_state::failed);
 }
 
+TEST(SchedulerFailure, AVllmServerThatDiesAsleepIsUnloadedAndLoadsCold) {
+    // v is a vllm-sleep model; unloading it puts it to sleep. Its server dies
+    // asleep: the model is unloaded (not sleeping), the crash counts, and the
+    // next load is cold, learned as a cold load.
+    auto v = make_model("v", 6000, lifecycle::vllm_sleep);
+    rig r({}, {gpu(8000)}, {v, make_model("b", 6000)});
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.advance(4s);
+    r.loaded(A);
+    r.finish(1);
+    ASSERT_EQ(r.s().request_unload(r.now(), A), "");
+    auto acts = r.s().take_actions();
+    ASSERT_TRUE(unloads(acts, A)) << dump(acts);
+    EXPECT_EQ(find(acts, action::unload, A)->sleep_level, 1);
+    r.unloaded(A);
+    ASSERT_EQ(r.state(A), model_state::sleeping);
+    const auto ignored = r.s().counters().ignored_events;
+    acts = r.crashed(A, "killed while asleep");
+    EXPECT_TRUE(acts.empty()) << dump(acts);
+    EXPECT_EQ(r.state(A), model_state::unloaded);
+    EXPECT_EQ(r.s().counters().crashes, 1u);
+    EXPECT_EQ(r.s().counters().ignored_events, ignored);
+    EXPECT_EQ(r.s().view(A).reload_cost, r.s().view(A).cold_cost);
+    r.arrive(2, A);
+    acts = r.run_for(100ms);
+    const action* l = find(acts, action::load, A);
+    ASSERT_TRUE(l) << dump(acts);
+    EXPECT_FALSE(l->wake) << "nothing is left to wake";
+    r.advance(3s);
+    EXPECT_TRUE(dispatched(r.loaded(A), 2));
+    EXPECT_EQ(r.s().view(A).wake_count, 0);
+    EXPECT_EQ(r.s().view(A).cold_cost, 3700ms);  // 4 s + 0.3 x (3 s - 4 s): learned as a cold load
+    EXPECT_EQ(r.s().view(A).wake_cost, 1s);      // the wake prior, untouched
+    // A crash of a model that has no server at all is a stray event.
+    EXPECT_TRUE(r.crashed(B).empty());
+    EXPECT_EQ(r.s().counters().crashes, 1u);
+    EXPECT_EQ(r.s().counters().ignored_events, ignored + 1);
+}
+
+TEST(SchedulerFailure, AVllmServerThatDiesAsleepWhileChosenToWakeLoadsCold) {
+    // v sleeps; b is loaded and busy. A request for v makes b a draining
+    // victim and v pending (a wake). v's server dies meanwhile: the
+    // reservation stands, the load it starts is cold.
+    auto v = make_model("v", 6000, lifecycle::vllm_sleep);
+    rig r({}, {gpu(8000)}, {v, make_model("b", 6000)});
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.advance(4s);
+    r.loaded(A);
+    r.finish(1);
+    r.advance(10s);
+    r.arrive(2, B);
+    r.run_for(100ms);
+    r.unloaded(A);
+    ASSERT_EQ(r.state(A), model_state::sleeping);
+    r.advance(4s);
+    r.loaded(B);
+    ASSERT_EQ(r.state(B), model_state::loaded);
+    r.advance(30s);
+    EXPECT_TRUE(dispatched(r.arrive(3, B), 3));
+    r.arrive(4, A);
+    r.run_for(100ms);
+    ASSERT_EQ(r.state(A), model_state::pending);
+    ASSERT_EQ(r.state(B), model_state::draining);
+    EXPECT_TRUE(r.crashed(A).empty());
+    EXPECT_EQ(r.state(A), model_state::pending);
+    EXPECT_EQ(r.s().counters().crashes, 1u);
+    r.finish(2);
+    r.finish(3);
+    auto acts = r.unloaded(B);
+    const action* l = find(acts, action::load, A);
+    ASSERT_TRUE(l) << dump(acts);
+    EXPECT_FALSE(l->wake);
+}
+
 TEST(SchedulerFailure, ACrashedVictimCountsAsUnloaded) {
     auto r = two();
     r.arrive(1, A);

@@ -130,6 +130,7 @@ public:
     }
     const scheduler_counters& counters() const { return s_->counters(); }
     policy_kind policy() const { return st_.policy; }
+    int asleep_crashes() const { return asleep_crashes_; }
 
 private:
     enum class wstate { down, loading, up, unloading };
@@ -239,7 +240,10 @@ private:
             }
             case ev::crash: {
                 auto& w = models_[e.id];
-                if ((w.st != wstate::up && w.st != wstate::unloading) || w.gen != e.gen) break;
+                // Up, unloading, or a vllm-sleep server that dies asleep.
+                const bool asleep = w.st == wstate::down && w.asleep;
+                if ((w.st != wstate::up && w.st != wstate::unloading && !asleep) || w.gen != e.gen) break;
+                if (asleep) ++asleep_crashes_;
                 w.st = wstate::down;
                 w.asleep = false;
                 ++w.gen;  // the pending unload_done (if any) is moot
@@ -463,6 +467,7 @@ private:
     time_point now_ = start_;
     time_point last_busy_ = start_;
     bool admin_ = false;
+    int asleep_crashes_ = 0;
     bool reverted_ = false;
     bool verbose_ = false;
     std::string failure_;
@@ -470,7 +475,7 @@ private:
 };
 
 TEST(SchedulerRandom, InvariantsHoldOverThousandsOfRandomRuns) {
-    int ran = 0, skipped = 0;
+    int ran = 0, skipped = 0, asleep_crashes = 0;
     scheduler_counters total;
     for (std::uint64_t seed = 1; ran < 3000 && seed < 20000; ++seed) {
         world w(seed);
@@ -482,6 +487,7 @@ TEST(SchedulerRandom, InvariantsHoldOverThousandsOfRandomRuns) {
         w.run(150);
         ASSERT_EQ(w.failure(), "") << "seed " << seed << "\n" << w.describe();
         const auto& c = w.counters();
+        asleep_crashes += w.asleep_crashes();
         total.loads += c.loads;
         total.swaps += c.swaps;
         total.dispatches += c.dispatches;
@@ -500,6 +506,7 @@ TEST(SchedulerRandom, InvariantsHoldOverThousandsOfRandomRuns) {
     EXPECT_GT(total.swaps, 1000u);
     EXPECT_GT(total.load_failures, 100u);
     EXPECT_GT(total.crashes, 20u);
+    EXPECT_GT(asleep_crashes, 5);  // vllm-sleep servers that died asleep
     EXPECT_GT(total.cancelled_queued, 100u);
     EXPECT_GT(total.cancelled_running, 100u);
     EXPECT_GT(total.drain_timeouts, 10u);
@@ -507,13 +514,13 @@ TEST(SchedulerRandom, InvariantsHoldOverThousandsOfRandomRuns) {
     EXPECT_GT(total.rejected_429, 100u);
     EXPECT_GT(total.wakes, 100u);
     std::printf("random runs: %d (skipped configs %d) loads %llu swaps %llu dispatches %llu load failures %llu crashes %llu "
-                "cancels %llu/%llu drain timeouts %llu dropped reservations %llu 429 %llu 503 %llu wakes %llu\n",
+                "cancels %llu/%llu drain timeouts %llu dropped reservations %llu 429 %llu 503 %llu wakes %llu asleep crashes %d\n",
                 ran, skipped, (unsigned long long)total.loads, (unsigned long long)total.swaps,
                 (unsigned long long)total.dispatches, (unsigned long long)total.load_failures,
                 (unsigned long long)total.crashes, (unsigned long long)total.cancelled_queued,
                 (unsigned long long)total.cancelled_running, (unsigned long long)total.drain_timeouts,
                 (unsigned long long)total.reservations_dropped, (unsigned long long)total.rejected_429,
-                (unsigned long long)total.rejected_503, (unsigned long long)total.wakes);
+                (unsigned long long)total.rejected_503, (unsigned long long)total.wakes, asleep_crashes);
 }
 
 }  // namespace
