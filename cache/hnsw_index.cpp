@@ -144,6 +144,15 @@ bool hnsw_index::graph_add(std::span<const float> v, std::size_t label) {
         graph_->upper_link_bytes += static_cast<std::size_t>(h.element_levels_[internal]) * h.size_links_per_element_;
         return true;
     } catch (const std::exception&) {  // hnswlib throws runtime_error on allocation failures
+        // addPoint may fail after registering the label: never hand that label out again
+        // (a second addPoint with it would "update" a half-built node).
+        if (h.label_lookup_.count(label) != 0) {
+            ids_.push_back(nullptr);
+            try {
+                h.markDelete(label);
+            } catch (const std::exception&) {
+            }
+        }
         return false;
     }
 }

@@ -39,6 +39,8 @@ public:
         graph,  // HNSW
     };
 
+    // Graph mode allocates initial_capacity slots here and throws (std::bad_alloc,
+    // std::runtime_error) only if that fails; exact mode allocates nothing.
     explicit hnsw_index(std::size_t dimensions, hnsw_params params = {}, mode m = mode::graph);
     ~hnsw_index() override;
     hnsw_index(const hnsw_index&) = delete;
