@@ -76,6 +76,7 @@ void read_model(yaml_reader& r, const YAML::Node& n, const std::string& path, mo
     if (!n.IsMap()) return r.error(path, "expected a map with 'name' and 'backend'");
     std::vector<const char*> keys{"name", "aliases", "backend", "upstream_model", "tier", "cache"};
     keys.insert(keys.end(), serving_keys.begin(), serving_keys.end());
+    keys.insert(keys.end(), routing_model_keys.begin(), routing_model_keys.end());
     r.check_keys(n, path, keys);
     if (!n["name"]) r.error(child_path(path, "name"), "required");
     r.read_string(n["name"], child_path(path, "name"), m.name);
@@ -137,7 +138,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
         r.error("", "the configuration must be a map (listen, backends, models, ...)");
         return out;
     }
-    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models", "devices", "scheduler", "cache"});
+    r.check_keys(root, "", {"listen", "threads", "limits", "auth", "log", "backends", "models", "devices", "scheduler", "cache", "routing"});
 
     if (root["listen"]) {
         std::string listen;
@@ -223,6 +224,7 @@ load_result load_string(const std::string& yaml_text, const env_lookup& env) {
     }
     finish_serving(r, env, c, model_paths);
     finish_cache(r, c, model_paths);
+    read_routing(r, env, root["routing"], root["models"], c);
     if (out.errors.empty()) out.cfg = std::move(c);
     return out;
 }

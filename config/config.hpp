@@ -2,6 +2,7 @@
 // snapshot: loading never touches sockets; the only I/O is reading the file.
 #pragma once
 #include "config/duration.hpp"
+#include "config/routing_config.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -158,6 +159,7 @@ struct config {
     std::vector<device> devices;
     scheduler_settings scheduler;
     cache_settings cache;
+    routing_settings routing;  // tiers, patterns, auto rules, per-model routing (config/routing_config.hpp)
     std::vector<std::string> notes;  // informational: skipped backends and the like
 };
 
