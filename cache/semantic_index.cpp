@@ -70,6 +70,7 @@ void semantic_index::drop_partition(partition_map::iterator it) {
     entries_ -= it->second->meta.size();
     bytes_ -= it->second->bytes;
     ++evicted_partitions_;
+    dropped_.push_back(std::move(it->second));  // freed by the writer once it unlocks
     parts_.erase(it);
 }
 
@@ -117,17 +118,25 @@ void semantic_index::maintain(partition& p) {
     }
     // Out of memory: keep searching the old index (the next write tries again).
     if (!fresh) return;
-    auto lock = exclusive_lock();
-    p.hnsw = fresh.get();
-    p.index = std::move(fresh);
-    ++(exact ? conversions_ : rebuilds_);
-    account(p);
+    std::unique_ptr<vector_index> old = std::move(fresh);
+    {
+        auto lock = exclusive_lock();
+        p.hnsw = static_cast<hnsw_index*>(old.get());
+        p.index.swap(old);
+        ++(exact ? conversions_ : rebuilds_);
+        account(p);
+    }
+    // `old` is freed here, outside the lock: unmapping a large graph takes a while.
 }
 
 bool semantic_index::insert(const key128& key, const std::string& entry_key, std::vector<float> vector,
                             time_point expires_at, time_point now) {
     if (vector.empty() || !l2_normalize(vector) || expires_at <= now) return false;
     std::lock_guard writer(write_mu_);
+    struct free_dropped {  // on every return, after the exclusive lock is released
+        std::vector<std::unique_ptr<partition>>& dropped;
+        ~free_dropped() { dropped.clear(); }
+    } free_later{dropped_};
     partition* p = nullptr;
     {
         auto lock = exclusive_lock();

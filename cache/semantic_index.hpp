@@ -133,6 +133,7 @@ private:
     limits limits_;
     index_factory factory_;
     partition_map parts_;
+    std::vector<std::unique_ptr<partition>> dropped_;  // writers only; freed outside mu_
     std::atomic<std::uint64_t> tick_{0};
     std::uint64_t seq_ = 0;
     std::size_t entries_ = 0;
