@@ -12,7 +12,8 @@
 namespace swapgate::config {
 
 const std::initializer_list<const char*> routing_model_keys = {
-    "context_window", "capabilities", "languages", "scripts", "defaults", "caps", "overflow", "fallback"};
+    "context_window", "capabilities", "languages", "scripts", "defaults", "caps", "overflow", "fallback",
+    "max_local_wait"};
 
 const char* overflow_name(overflow_action a) {
     switch (a) {
@@ -213,6 +214,10 @@ void read_model_routing(yaml_reader& r, const namespace_view& ns, const YAML::No
         else if (ov == "trim") mr.overflow = overflow_action::trim;
         else if (ov == "reject") mr.overflow = overflow_action::reject;
         else r.error(child_path(path, "overflow"), "unknown overflow action '" + ov + "' (next, trim, reject)");
+    }
+    if (n["max_local_wait"]) {
+        duration d{0};
+        if (r.read_duration(n["max_local_wait"], child_path(path, "max_local_wait"), d)) mr.max_local_wait = d;
     }
     list.clear();
     lp = child_path(path, "fallback");
@@ -417,8 +422,23 @@ void read_routing(yaml_reader& r, const env_lookup& env, const YAML::Node& secti
     if (section && !section.IsMap()) r.error("routing", "expected a map (tiers, patterns, auto, task_defaults, task_caps)");
     bool has_section = section && section.IsMap();
     if (has_section) {
-        r.check_keys(section, "routing", {"tiers", "patterns", "auto", "task_defaults", "task_caps"});
+        r.check_keys(section, "routing", {"tiers", "patterns", "auto", "task_defaults", "task_caps", "fallback"});
         read_tiers(r, ns, section["tiers"], rs, c.notes);
+        if (auto f = section["fallback"]) {
+            auto& fs = rs.fallback;
+            r.check_keys(f, "routing.fallback", {"retries", "retry_backoff", "retry_backoff_max", "deadline",
+                                                 "breaker_failures", "breaker_cooldown", "max_local_wait"});
+            long long v = fs.retries;
+            if (r.read_int(f["retries"], "routing.fallback.retries", 0, 10, v)) fs.retries = static_cast<int>(v);
+            r.read_duration(f["retry_backoff"], "routing.fallback.retry_backoff", fs.retry_backoff);
+            r.read_duration(f["retry_backoff_max"], "routing.fallback.retry_backoff_max", fs.retry_backoff_max);
+            r.read_duration(f["deadline"], "routing.fallback.deadline", fs.deadline);
+            v = fs.breaker_failures;
+            if (r.read_int(f["breaker_failures"], "routing.fallback.breaker_failures", 1, 1000, v))
+                fs.breaker_failures = static_cast<int>(v);
+            r.read_duration(f["breaker_cooldown"], "routing.fallback.breaker_cooldown", fs.breaker_cooldown);
+            r.read_duration(f["max_local_wait"], "routing.fallback.max_local_wait", fs.default_max_local_wait);
+        }
     }
     for (auto [m, i] : model_nodes)
         read_model_routing(r, ns, models[i], index_path("models", i), *m, rs.models[m->name], c.notes);

@@ -3,6 +3,8 @@
 // its context window, capabilities, scripts, defaults, caps, overflow action
 // and fallback chain. Plain data; the loader fills it and checks every name.
 #pragma once
+#include "config/duration.hpp"
+
 #include <array>
 #include <functional>
 #include <initializer_list>
@@ -77,6 +79,21 @@ struct model_routing {
     param_caps caps;
     overflow_action overflow = overflow_action::next;
     std::vector<std::string> fallback;  // model names, in order; models that are off are left out
+    // Wait or go remote: when this model is not resident and its expected wait
+    // (the scheduler's estimate) exceeds this, a later hop on a backend swapgate
+    // does not manage (a hosted API) is tried first. 0 = never wait when a remote hop exists.
+    std::optional<duration> max_local_wait;
+};
+
+// How a chain of hops is walked (README: "Fallback chains").
+struct fallback_settings {
+    int retries = 1;                               // extra attempts of the last hop on a transport error or 5xx/429
+    duration retry_backoff{200};                   // base of the jittered exponential backoff
+    duration retry_backoff_max{5000};
+    duration deadline{std::chrono::seconds(120)};  // no new attempt starts past this, from the request's arrival
+    int breaker_failures = 5;                      // consecutive failures that open a backend's breaker
+    duration breaker_cooldown{std::chrono::seconds(10)};
+    duration default_max_local_wait{std::chrono::seconds(10)};
 };
 
 struct routing_settings {
@@ -86,6 +103,7 @@ struct routing_settings {
     std::map<std::string, param_defaults> task_defaults;  // X-Task-Type -> defaults
     std::map<std::string, param_caps> task_caps;          // X-Task-Type -> caps
     std::map<std::string, model_routing> models;          // every configured model has an entry
+    fallback_settings fallback;
 };
 
 class yaml_reader;

@@ -24,6 +24,7 @@ struct incoming_request {
     std::string request_id;  // from X-Request-Id when acceptable, else generated
     std::string cache_control;
     std::string x_swapgate_cache;
+    std::string x_task_type;
     bool http10 = false;
     std::string body;
 };

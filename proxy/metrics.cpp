@@ -184,7 +184,13 @@ metrics::metrics()
       cache_semantic_rejects("swapgate_cache_semantic_rejects_total",
                              "Semantic candidates rejected by verification, and lookups skipped, by reason.",
                              {"reason"}),
-      cache_backend_up("swapgate_cache_store_up", "1 while the cache store is usable.", {"store"}) {}
+      cache_backend_up("swapgate_cache_store_up", "1 while the cache store is usable.", {"store"}),
+      route_decisions("swapgate_route_decisions_total", "Routing decisions by the kind of rule that made them.", {"rule"}),
+      fallbacks("swapgate_fallbacks_total", "Hops given up for the next one on the chain, by trigger.", {"model", "trigger"}),
+      remote_instead_of_wait("swapgate_remote_instead_of_wait_total",
+                             "Requests sent to a remote hop because the local model would have taken too long to load.",
+                             {"model"}),
+      breaker_state("swapgate_breaker_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", {"backend"}) {}
 
 gauge_family::gauge_family(std::string name, std::string help, std::vector<std::string> labels)
     : name_(std::move(name)), help_(std::move(help)), labels_(std::move(labels)) {}
@@ -229,6 +235,10 @@ std::string metrics::render() const {
     cache_store_errors.render(out);
     cache_semantic_rejects.render(out);
     cache_backend_up.render(out);
+    route_decisions.render(out);
+    fallbacks.render(out);
+    remote_instead_of_wait.render(out);
+    breaker_state.render(out);
     return out;
 }
 

@@ -103,6 +103,11 @@ public:
     counter_family cache_store_errors; // op (get, set, ...): Redis failures served as misses / dropped stores
     counter_family cache_semantic_rejects;  // reason: candidates that failed verification, skipped embeddings
     gauge_family cache_backend_up;     // store (redis|memory): 1 when usable
+    // Routing (proxy/forward.cpp).
+    counter_family route_decisions;    // rule (name, alias, tier, pattern, auto, auto_default)
+    counter_family fallbacks;          // from (model), trigger
+    counter_family remote_instead_of_wait;  // model
+    gauge_family breaker_state;        // backend: 0 closed, 1 half-open, 2 open
 
     std::string render() const;
 };

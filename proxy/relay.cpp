@@ -2,9 +2,12 @@
 // response: whole bodies for plain responses, event by event for SSE streams.
 #include "proxy/cache/cache_flow.hpp"
 #include "proxy/handler.hpp"
+#include "proxy/route_plan.hpp"
 #include "proxy/sse.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <random>
 
 namespace swapgate::proxy {
 
@@ -87,7 +90,17 @@ struct exchange_ctx {
     clock::time_point t0;
     swap_ticket* ticket = nullptr;  // managed models: the scheduler's slot
     cache_context* cc = nullptr;     // the response cache's part (recording, header)
+    const header_list* extra = nullptr;  // more headers for the client (X-Swapgate-Route)
+    // Another hop may follow: a failure before anything reached the client is
+    // reported in `failed`/`trigger` instead of being answered.
+    bool can_fallback = false;
+    bool failed = false;
+    std::string trigger;  // connect, timeout, closed, status_5xx, status_429, protocol, ...
     bool client_gone() const { return watch.client_gone(); }
+    void fail_before_commit(std::string why) {
+        failed = true;
+        trigger = std::move(why);
+    }
     // The scheduler stopped the model under this request (crash, drain timeout).
     bool model_stopped() const { return ticket && ticket->failed; }
     api_error stopped_error() const {
@@ -105,33 +118,110 @@ api_error rejection_error(const std::string& model, const swap_ticket& t) {
     return {t.status, "Model '" + model + "' is not available: " + t.reason, "server_error", "", "model_unavailable"};
 }
 
+const char* trigger_of(failure f) {
+    switch (f) {
+        case failure::timeout: return "timeout";
+        case failure::connect:
+        case failure::resolve: return "connect";
+        case failure::tls: return "tls";
+        case failure::closed: return "closed";
+        case failure::protocol:
+        case failure::too_large: return "bad_response";
+        default: return "error";
+    }
+}
+
+// Headers for the client: the backend's pass-through ones plus ours.
+header_list client_headers(const exchange_ctx& x) {
+    header_list h = x.call.head().pass_headers;
+    if (x.cc && !x.cc->header.empty()) h.emplace_back("X-Swapgate-Cache", x.cc->header);
+    if (x.extra) h.insert(h.end(), x.extra->begin(), x.extra->end());
+    return h;
+}
+
+// Whether a streamed event commits the response: anything but a role-only
+// preamble chunk (which is held back, with nothing delayed: it goes out
+// together with the first content, tool-call or reasoning delta).
+bool commits(const sse_parser& parser) {
+    for (const auto& ev : parser.events()) {
+        if (!ev.has_data) {
+            if (!ev.error.empty()) return true;
+            continue;
+        }
+        auto j = nlohmann::json::parse(ev.data, nullptr, false);
+        if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j.contains("error")) return true;
+        for (const auto& c : j["choices"]) {
+            if (!c.is_object()) return true;
+            if (c.contains("finish_reason") && !c["finish_reason"].is_null()) return true;
+            if (c.contains("text") && c["text"].is_string() && !c["text"].get_ref<const std::string&>().empty()) return true;
+            if (!c.contains("delta") || !c["delta"].is_object()) continue;
+            for (const auto& [k, v] : c["delta"].items()) {
+                if (k == "role") continue;
+                if (v.is_null() || (v.is_string() && v.get_ref<const std::string&>().empty())) continue;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 net::awaitable<void> relay_stream(exchange_ctx& x) {
     const auto& backend = x.rec.backend;
     const auto& head = x.call.head();
-    header_list extra = head.pass_headers;
-    if (x.cc && !x.cc->header.empty()) extra.emplace_back("X-Swapgate-Cache", x.cc->header);
+    sse_parser parser;
+    std::string piece, translated;
+    error_code ec;
+    bool have_read = false;  // the parser holds bytes the held-back phase read
+    if (x.can_fallback) {
+        // Nothing reaches the client before the first committing event, so a
+        // failure until then can still go to the next hop.
+        for (;;) {
+            piece.clear();
+            ec = co_await x.call.read_some(piece);
+            if (!piece.empty()) {
+                if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
+                parser.feed(piece);
+            }
+            if (!ec && x.call.done()) parser.finish();
+            if (commits(parser) || (!ec && x.call.done()) || parser.incomplete_bytes().size() > x.call.max_event_bytes())
+                break;
+            if (ec) {
+                if (x.client_gone()) {
+                    x.rec.status = 499;
+                    x.rec.error = "client_gone";
+                    co_return;
+                }
+                x.call.abort();
+                x.fail_before_commit(std::string("stream_") + trigger_of(x.call.why()));
+                co_return;
+            }
+        }
+        have_read = true;
+    }
+    header_list extra = client_headers(x);
     extra.emplace_back("Cache-Control", "no-cache");
     extra.emplace_back("X-Accel-Buffering", "no");
-    if (auto ec = co_await x.conn.start_stream(head.status, head.content_type, extra)) {
+    if (auto sec = co_await x.conn.start_stream(head.status, head.content_type, extra)) {
         x.call.abort();
         x.rec.error = "client_gone";
         x.st.stats.stream_ends.add({"client_gone"});
         co_return;
     }
     x.rec.status = head.status;
-    sse_parser parser;
-    std::string piece, translated;
     cache::completion_recorder* recorder = x.cc && x.cc->recorder && head.status == 200 ? x.cc->recorder.get() : nullptr;
     const bool strip_usage = x.cc && x.cc->inject_usage;
     bool ended = false;  // the end of the body went out with the last chunk
     for (;;) {
-        piece.clear();
-        error_code ec = co_await x.call.read_some(piece);
-        if (!piece.empty()) {
-            if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
-            parser.feed(piece);
+        if (!have_read) {
+            piece.clear();
+            ec = co_await x.call.read_some(piece);
+            if (!piece.empty()) {
+                if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
+                parser.feed(piece);
+            }
+            if (!ec && x.call.done()) parser.finish();
         }
-        if (!ec && x.call.done()) parser.finish();
+        have_read = false;
         if (parser.incomplete_bytes().size() > x.call.max_event_bytes()) {
             // An "event" that never ends: stop buffering it.
             x.call.abort();
@@ -204,7 +294,20 @@ net::awaitable<void> report_failure(exchange_ctx& x) {
 
 net::awaitable<void> run_exchange(exchange_ctx& x) {
     if (auto ec = co_await x.call.start(std::move(x.request))) {
+        if (x.can_fallback && !x.client_gone() && !x.model_stopped() && !x.st.draining.load()) {
+            x.fail_before_commit(trigger_of(x.call.why()));
+            co_return;
+        }
         co_await report_failure(x);
+        co_return;
+    }
+    int status = x.call.head().status;
+    if (x.can_fallback && (status >= 500 || status == 429)) {
+        // The next hop answers instead; this backend's error is only logged.
+        std::string ignored;
+        if (auto rec = co_await x.call.read_all(ignored)) x.call.abort();
+        else x.call.release();
+        x.fail_before_commit(status == 429 ? "status_429" : "status_5xx");
         co_return;
     }
     if (x.call.head().event_stream) {
@@ -213,6 +316,10 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
     }
     std::string body;
     if (auto ec = co_await x.call.read_all(body)) {
+        if (x.can_fallback && !x.client_gone() && !x.model_stopped()) {
+            x.fail_before_commit(trigger_of(x.call.why()));
+            co_return;
+        }
         co_await report_failure(x);
         co_return;
     }
@@ -225,13 +332,12 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
         x.rec.prompt_tokens = u.prompt;
         x.rec.completion_tokens = u.completion;
     }
-    if (!x.cc || x.cc->header.empty()) {
+    if ((!x.cc || x.cc->header.empty()) && !x.extra) {
         co_await x.conn.send(head.status, head.content_type, body, head.pass_headers);
         co_return;
     }
-    header_list extra = head.pass_headers;
-    extra.emplace_back("X-Swapgate-Cache", x.cc->header);
-    if (x.cc->embed && head.status == 200) {
+    header_list extra = client_headers(x);
+    if (x.cc && x.cc->embed && head.status == 200) {
         std::string merged, why;
         if (!merge_embeddings_answer(x.st, *x.cc, body, merged, why)) {
             auto e = upstream_bad_response(x.rec.backend, why);
@@ -241,10 +347,139 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
             co_return;
         }
         body = std::move(merged);
-    } else if (x.cc->recorder && head.status == 200) {
+    } else if (x.cc && x.cc->recorder && head.status == 200) {
         x.cc->recorder->feed_response(body);
     }
     co_await x.conn.send(head.status, head.content_type, body, extra);
+}
+
+}  // namespace
+
+namespace {
+
+enum class hop_result { answered, client_gone, failed };
+
+struct hop_ctx {
+    proxy_state& st;
+    client_conn& conn;
+    incoming_request& req;
+    endpoint ep;
+    request_record& rec;
+    cache_context& cc;
+    const header_list& route_headers;
+    const std::string& client_model;  // the body's `model`, rewritten per hop
+    clock::time_point t0;
+    std::string trigger;              // why the hop failed
+};
+
+// Whether an upstream outcome counts against the backend's breaker.
+bool backend_failed(const exchange_ctx& x) {
+    if (x.failed) return x.trigger != "status_429";
+    return x.rec.status >= 500 && x.rec.status != 503;
+}
+
+// One model of the chain: admission (managed models), the exchange, the
+// breaker's bookkeeping. With `can_fallback`, a failure before anything
+// reached the client is returned instead of answered.
+net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_fallback) {
+    auto& st = h.st;
+    auto& rec = h.rec;
+    rec.backend = m.backend;
+    rec.model_label = m.name;
+    rec.upstream_model = m.upstream_model;
+    rec.status = 0;
+    rec.error.clear();
+
+    std::shared_ptr<swap_ticket> ticket;
+    std::shared_ptr<backend_pool> pool_ref;
+    if (auto mid = st.swap ? st.swap->managed(&m) : std::nullopt) {
+        ticket = co_await st.swap->admit(*mid, &h.conn.stream().socket());
+        if (ticket->st == swap_ticket::state::gone) {
+            rec.status = 499;
+            rec.error = "client_gone";
+            co_return hop_result::client_gone;
+        }
+        if (ticket->st == swap_ticket::state::rejected) {
+            if (can_fallback) {
+                h.trigger = ticket->status == 429 ? "queue_full" : "model_unavailable";
+                co_return hop_result::failed;
+            }
+            auto e = rejection_error(m.name, *ticket);
+            rec.status = e.status;
+            rec.error = e.code;
+            header_list hl = h.route_headers;
+            if (e.status == 429 || e.status == 503) {
+                auto secs = std::max<long long>(1, (ticket->retry_after.count() + 999) / 1000);
+                hl.emplace_back("Retry-After", std::to_string(secs));
+            }
+            co_await h.conn.send(e.status, "application/json", error_body(e), hl);
+            co_return hop_result::answered;
+        }
+        pool_ref = ticket->pool;
+    } else {
+        auto it = st.pools.find(m.backend);
+        if (it == st.pools.end()) {
+            h.trigger = "no_backend";
+            if (can_fallback) co_return hop_result::failed;
+            auto e = upstream_unreachable(m.backend, "no server for this model");
+            rec.status = e.status;
+            co_await h.conn.send_error(e);
+            co_return hop_result::answered;
+        }
+        pool_ref = it->second;
+    }
+    backend_pool& pool = *pool_ref;
+    std::string body = h.cc.upstream_body ? *h.cc.upstream_body : h.req.body;
+    if (m.upstream_model != h.client_model) body = rewrite_model(body, m.upstream_model);
+    if (h.cc.inject_usage) body = with_include_usage(body);
+
+    // The watch aborts the call when a deadline passes or the client leaves; the
+    // exchange then sees an error and reports why.
+    exchange_watch watch(co_await asio::this_coro::executor, pool.cfg().timeouts, &h.conn.stream().socket());
+    upstream_call call(pool, watch);
+    watch.attach(call);
+    exchange_ctx x{st, h.conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(h.ep), body, h.req.request_id),
+                   h.t0, ticket.get(), &h.cc};
+    x.extra = &h.route_headers;
+    x.can_fallback = can_fallback;
+    if (ticket) ticket->call = &call;
+    co_await run_exchange(x);
+    watch.finish();
+    bool gone = x.client_gone();
+    if (ticket) st.swap->finished(ticket, gone);
+    if (gone) {
+        if (rec.status == 0) rec.status = 499;
+        st.breakers->abandoned(m.backend);
+        co_return hop_result::client_gone;
+    }
+    st.breakers->record(m.backend, !backend_failed(x));
+    if (x.failed) {
+        h.trigger = x.trigger;
+        co_return hop_result::failed;
+    }
+    co_return hop_result::answered;
+}
+
+// Go to a remote hop instead of waiting for this model to load? Only when a
+// later hop is on a backend swapgate does not manage, its breaker lets it
+// through, and the expected local wait is above the model's max_local_wait.
+bool prefer_remote(const proxy_state& st, const std::vector<const config::model*>& chain, size_t i, std::string& why) {
+    const auto& m = *chain[i];
+    if (!st.swap || !st.swap->managed(&m)) return false;
+    auto snap = st.swap->residency(&m);
+    if (snap.ready) return false;
+    bool remote_later = false;
+    for (size_t j = i + 1; j < chain.size() && !remote_later; ++j) remote_later = !st.swap->managed(chain[j]);
+    if (!remote_later) return false;
+    const auto& rs = st.cfg->routing;
+    auto limit = rs.fallback.default_max_local_wait;
+    if (auto it = rs.models.find(m.name); it != rs.models.end() && it->second.max_local_wait) limit = *it->second.max_local_wait;
+    if (snap.expected_wait <= limit) return false;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "remote-instead-of-wait=%.1fs>%.1fs", snap.expected_wait.count() / 1000.0,
+                  limit.count() / 1000.0);
+    why = buf;
+    return true;
 }
 
 }  // namespace
@@ -262,70 +497,88 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     rec.model = info.model;
     rec.stream = info.stream;
     rec.model_label = "unknown";
-    auto route = st.catalog.resolve(info.model);
-    if (!route) {
-        auto e = model_not_found(info.model);
-        rec.status = e.status;
-        rec.error = e.code;
-        co_await conn.send_error(e);
+    route_plan plan;
+    if (auto e = plan_route(st, req, ep, info, plan)) {
+        rec.status = e->status;
+        rec.error = e->code;
+        co_await conn.send_error(*e);
         co_return;
     }
-    rec.backend = route->backend->name;
-    rec.model_label = route->model->name;
-    rec.upstream_model = route->model->upstream_model;
+    st.stats.route_decisions.add({plan.rule});
+    const config::model& first = *plan.chain.front();
+    rec.backend = first.backend;
+    rec.model_label = first.name;
+    rec.upstream_model = first.upstream_model;
+    header_list route_headers{{"X-Swapgate-Route", plan.header}};
 
     // The cache first: a hit needs no backend, not even a resident model.
     cache_context cc;
+    cc.extra = &route_headers;
     if (st.cache) {
-        bool answered = co_await cache_prepare(st, conn, req, ep, *route->model, rec, cc);
+        bool answered = co_await cache_prepare(st, conn, req, ep, first, rec, cc);
         if (answered) co_return;
     }
 
-    // A model with a driver waits for the scheduler: at once when resident
-    // with a free slot, else until its load (or a refusal, or the client leaving).
-    std::shared_ptr<swap_ticket> ticket;
-    std::shared_ptr<backend_pool> pool_ref;
-    if (auto mid = st.swap ? st.swap->managed(route->model) : std::nullopt) {
-        ticket = co_await st.swap->admit(*mid, &conn.stream().socket());
-        if (ticket->st == swap_ticket::state::gone) {
-            rec.status = 499;
-            rec.error = "client_gone";
-            co_return;
-        }
-        if (ticket->st == swap_ticket::state::rejected) {
-            auto e = rejection_error(route->model->name, *ticket);
-            rec.status = e.status;
-            rec.error = e.code;
-            header_list h;
-            if (e.status == 429 || e.status == 503) {
-                auto secs = std::max<long long>(1, (ticket->retry_after.count() + 999) / 1000);
-                h.emplace_back("Retry-After", std::to_string(secs));
+    const auto& fb = st.cfg->routing.fallback;
+    const auto deadline = t0 + fb.deadline;
+    hop_ctx h{st, conn, req, ep, rec, cc, route_headers, info.model, t0, {}};
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    net::steady_timer pause(co_await asio::this_coro::executor);
+    const auto& chain = plan.chain;
+    std::string notes;  // skipped and failed hops, for X-Swapgate-Route
+    for (size_t i = 0; i < chain.size(); ++i) {
+        const config::model& m = *chain[i];
+        const bool last = i + 1 == chain.size();
+        auto set_route_header = [&] {
+            route_headers.front().second = plan.header + notes + (i > 0 ? "; served_by=" + m.name : "");
+        };
+        if (!last) {
+            std::string why;
+            if (!st.breakers->allow(m.backend)) {
+                st.stats.fallbacks.add({m.name, "breaker_open"});
+                notes += "; skipped=" + m.name + ":breaker_open";
+                continue;
             }
-            co_await conn.send(e.status, "application/json", error_body(e), h);
-            co_return;
+            if (prefer_remote(st, chain, i, why)) {
+                st.stats.remote_instead_of_wait.add({m.name});
+                st.stats.fallbacks.add({m.name, "remote_instead_of_wait"});
+                notes += "; skipped=" + m.name + ":" + why;
+                continue;
+            }
         }
-        pool_ref = ticket->pool;
-    } else {
-        pool_ref = st.pools.at(route->backend->name);
+        const int attempts = last ? 1 + fb.retries : 1;
+        for (int a = 0; a < attempts; ++a) {
+            if (a > 0) {
+                auto delay = routing::backoff_delay(a - 1, fb.retry_backoff, fb.retry_backoff_max,
+                                                    std::uniform_real_distribution<double>(0, 1)(rng));
+                if (clock::now() + delay >= deadline) break;
+                pause.expires_after(delay);
+                co_await pause.async_wait();
+            }
+            // Another attempt (this hop again, or the next) may follow.
+            bool can_fallback = (!last || a + 1 < attempts) && clock::now() < deadline;
+            set_route_header();
+            auto r = co_await run_hop(h, m, can_fallback);
+            if (r == hop_result::answered) {
+                if (st.cache) cache_finish(st, cc, m, rec);
+                co_return;
+            }
+            if (r == hop_result::client_gone) co_return;
+            st.stats.fallbacks.add({m.name, h.trigger});
+            notes += "; failed=" + m.name + ":" + h.trigger;
+        }
+        if (clock::now() >= deadline) break;
     }
-    backend_pool& pool = *pool_ref;
-    std::string body = cc.upstream_body ? std::move(*cc.upstream_body) : std::move(req.body);
-    if (route->model->upstream_model != info.model) body = rewrite_model(body, route->model->upstream_model);
-    if (cc.inject_usage) body = with_include_usage(body);
-
-    // The watch aborts the call when a deadline passes or the client leaves; the
-    // exchange then sees an error and reports why.
-    exchange_watch watch(co_await asio::this_coro::executor, pool.cfg().timeouts, &conn.stream().socket());
-    upstream_call call(pool, watch);
-    watch.attach(call);
-    exchange_ctx x{st,  conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(ep), body, req.request_id),
-                   t0, ticket.get(), &cc};
-    if (ticket) ticket->call = &call;
-    co_await run_exchange(x);
-    watch.finish();
-    if (ticket) st.swap->finished(ticket, x.client_gone());
-    if (st.cache) cache_finish(st, cc, *route->model, rec);
-    if (x.client_gone() && rec.status == 0) rec.status = 499;
+    // Every hop failed before answering (the last one's failures were allowed
+    // to fall through only while the deadline left time for another attempt).
+    if (rec.status == 0) {
+        route_headers.front().second = plan.header + notes;
+        api_error e{502, "Every model on the route failed: " + route_headers.front().second, "upstream_error", "",
+                    "all_hops_failed"};
+        rec.status = e.status;
+        rec.error = e.code;
+        co_await conn.send(e.status, "application/json", error_body(e), route_headers);
+    }
 }
 
 }  // namespace swapgate::proxy

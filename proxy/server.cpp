@@ -197,6 +197,7 @@ net::awaitable<void> server::session(tcp::socket sock, std::shared_ptr<session_s
                 req.authorization = std::string(h[http::field::authorization]);
                 req.cache_control = std::string(h[http::field::cache_control]);
                 req.x_swapgate_cache = std::string(h["X-Swapgate-Cache"]);
+                req.x_task_type = std::string(h["X-Task-Type"]);
                 req.request_id = conn.request_id;
                 req.http10 = conn.http10;
                 req.body = std::move(h.body());

@@ -51,6 +51,7 @@ net::awaitable<void> replay(client_conn& conn, const cache::completion_record& r
     o.include_usage = cc.include_usage;
     o.marker = std::move(marker);
     header_list h{{"X-Swapgate-Cache", header}};
+    if (cc.extra) h.insert(h.end(), cc.extra->begin(), cc.extra->end());
     rec.status = 200;
     rec.cache = header;
     rec.ttfb_ms = 0;
@@ -98,6 +99,7 @@ net::awaitable<bool> embeddings_prepare(proxy_state& st, client_conn& conn, cons
             rec.cache = h;
             st.stats.cache_lookups.add({model.name, "hit"});
             header_list hl{{"X-Swapgate-Cache", h}};
+            if (cc.extra) hl.insert(hl.end(), cc.extra->begin(), cc.extra->end());
             co_await conn.send(200, "application/json", merged.response, hl);
             co_return true;
         }

@@ -13,6 +13,7 @@
 namespace swapgate::proxy {
 
 struct cache_context {
+    const header_list* extra = nullptr;  // headers every answer carries (X-Swapgate-Route)
     bool active = false;                 // the cache is involved (mode not off, request parsed)
     cache::cache_decision decision;
     std::string key;                     // exact key (hex) when lookup or store

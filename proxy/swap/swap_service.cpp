@@ -52,6 +52,7 @@ swap_service::swap_service(asio::io_context& ioc, std::shared_ptr<const config::
         throw std::runtime_error("the models cannot be scheduled:" + all);
     }
     models_.resize(inputs_.models.size());
+    snap_ = std::make_unique<snapshot_atomics[]>(models_.size());
     for (routing::model_id id = 0; id < models_.size(); ++id) {
         const auto& m = cfg_->models[inputs_.config_index[id]];
         auto& rt = models_[id];
@@ -69,6 +70,14 @@ swap_service::swap_service(asio::io_context& ioc, std::shared_ptr<const config::
 }
 
 swap_service::~swap_service() { terminate(); }
+
+swap_service::residency_snapshot swap_service::residency(const config::model* m) const {
+    auto id = managed(m);
+    if (!id) return {};
+    const auto& a = snap_[*id];
+    return {a.ready.load(std::memory_order_relaxed), a.fits.load(std::memory_order_relaxed),
+            std::chrono::milliseconds(a.wait_ms.load(std::memory_order_relaxed))};
+}
 
 std::optional<routing::model_id> swap_service::managed(const config::model* m) const {
     auto it = by_cfg_.find(m);
@@ -380,6 +389,15 @@ void swap_service::publish_gauges() {
             rt.state_label = st;
         }
         stats_.queue_depth.set({rt.cfg->name}, v.queued);
+        auto now = sclock::now();
+        bool loaded = v.state == routing::model_state::loaded;
+        auto& a = snap_[m];
+        a.ready.store(loaded && v.in_flight < v.slots && v.queued == 0, std::memory_order_relaxed);
+        bool fits = loaded || v.state == routing::model_state::loading || v.state == routing::model_state::pending;
+        if (!fits && (v.state == routing::model_state::unloaded || v.state == routing::model_state::sleeping))
+            fits = sched_->can_load(now, m).fits_now;
+        a.fits.store(fits, std::memory_order_relaxed);
+        a.wait_ms.store(sched_->estimated_wait(m, now).count(), std::memory_order_relaxed);
     }
     const auto& devs = sched_->devices();
     for (std::size_t d = 0; d < devs.size(); ++d) {

@@ -65,6 +65,16 @@ public:
     std::optional<routing::model_id> managed(const config::model* m) const;
     std::size_t managed_count() const { return models_.size(); }
 
+    // Thread-safe snapshot for routing (updated after every scheduler event):
+    // ready = resident with a free slot; fits = resident, or loadable without
+    // evicting; the scheduler's estimate of the wait for a new request.
+    struct residency_snapshot {
+        bool ready = true;
+        bool fits = true;
+        std::chrono::milliseconds expected_wait{0};
+    };
+    residency_snapshot residency(const config::model* m) const;
+
     // Drivers' init, then preloads. Returns at once; the work runs on the strand.
     void start();
     // Waits until the request may go (or was refused, or the client left).
@@ -121,6 +131,11 @@ private:
     net::steady_timer tick_;
     std::optional<std::chrono::steady_clock::time_point> tick_at_;
     std::atomic<routing::request_id> next_id_{1};
+    struct snapshot_atomics {
+        std::atomic<bool> ready{false}, fits{true};
+        std::atomic<long long> wait_ms{0};
+    };
+    std::unique_ptr<snapshot_atomics[]> snap_;
     bool stopped_ = false;
     usage usage_;
 
