@@ -26,7 +26,7 @@ struct semantic_settings {
 
 struct model_cache_settings {
     cache_mode mode = cache_mode::deterministic;
-    std::chrono::seconds ttl{3600};
+    std::chrono::milliseconds ttl{3600 * 1000};
     std::size_t max_entry_bytes = 1u << 20;  // serialised record; larger completions are not stored
     semantic_settings semantic;
 };

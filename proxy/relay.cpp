@@ -54,7 +54,7 @@ std::string_view relayable(const sse_parser& parser, std::string& scratch, bool 
     bool translate = false;
     for (const auto& ev : parser.events()) {
         translate |= !ev.error.empty() && !ev.has_data;
-        translate |= strip_usage && ev.has_data && usage_only_chunk(ev.data);
+        translate |= strip_usage && ev.has_data && ev.data.find("\"usage\"") != std::string::npos;
     }
     if (!translate) return parser.complete_bytes();
     scratch.clear();
@@ -64,6 +64,8 @@ std::string_view relayable(const sse_parser& parser, std::string& scratch, bool 
         scratch.append(raw.substr(at, ev.begin - at));
         if (strip_usage && ev.has_data && usage_only_chunk(ev.data)) {
             // dropped
+        } else if (strip_usage && ev.has_data && ev.data.find("\"usage\":null") != std::string::npos) {
+            scratch += "data: " + without_null_usage(ev.data) + "\n\n";
         } else if (!ev.error.empty() && !ev.has_data) {
             auto j = nlohmann::json::parse(ev.error, nullptr, false);
             if (j.is_object() && !j.contains("error")) j = nlohmann::json{{"error", j}};
@@ -381,7 +383,7 @@ bool backend_failed(const exchange_ctx& x) {
 // One model of the chain: admission (managed models), the exchange, the
 // breaker's bookkeeping. With `can_fallback`, a failure before anything
 // reached the client is returned instead of answered.
-net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_fallback) {
+net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_fallback, bool other_hop_follows) {
     auto& st = h.st;
     auto& rec = h.rec;
     rec.backend = m.backend;
@@ -400,7 +402,8 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
             co_return hop_result::client_gone;
         }
         if (ticket->st == swap_ticket::state::rejected) {
-            if (can_fallback) {
+            // The scheduler's refusal holds for this model: only another model may help.
+            if (other_hop_follows) {
                 h.trigger = ticket->status == 429 ? "queue_full" : "model_unavailable";
                 co_return hop_result::failed;
             }
@@ -558,7 +561,7 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
             // Another attempt (this hop again, or the next) may follow.
             bool can_fallback = (!last || a + 1 < attempts) && clock::now() < deadline;
             set_route_header();
-            auto r = co_await run_hop(h, m, can_fallback);
+            auto r = co_await run_hop(h, m, can_fallback, !last);
             if (r == hop_result::answered) {
                 if (st.cache) cache_finish(st, cc, m, rec);
                 co_return;
@@ -566,6 +569,7 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
             if (r == hop_result::client_gone) co_return;
             st.stats.fallbacks.add({m.name, h.trigger});
             notes += "; failed=" + m.name + ":" + h.trigger;
+            if (h.trigger == "queue_full" || h.trigger == "model_unavailable") break;  // no retry of the same model
         }
         if (clock::now() >= deadline) break;
     }

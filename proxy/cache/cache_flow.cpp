@@ -20,6 +20,7 @@ struct cache_context::embed_state {
     std::vector<std::optional<cache::cached_embedding>> found;
     std::string model_name;
     std::chrono::milliseconds ttl{0};
+    bool passthrough = false;  // the upstream's answer goes to the client as it is
 };
 
 namespace {
@@ -104,7 +105,11 @@ net::awaitable<bool> embeddings_prepare(proxy_state& st, client_conn& conn, cons
             co_return true;
         }
     }
-    cc.upstream_body = dump(cache::build_upstream_request(body, plan, split));
+    // With nothing cached and no duplicate input, the client's own bytes go
+    // upstream and its answer comes back unchanged; the vectors are stored from it.
+    bool rebuilt = split.upstream_positions.size() != plan.inputs.size();
+    if (rebuilt) cc.upstream_body = dump(cache::build_upstream_request(body, plan, split));
+    state->passthrough = !rebuilt;
     state->body = std::move(body);
     state->plan = std::move(plan);
     state->split = std::move(split);
@@ -119,6 +124,20 @@ std::string with_include_usage(const std::string& body) {
     auto close = body.find_last_of('}');
     if (close == std::string::npos) return body;
     return body.substr(0, close) + R"(,"stream_options":{"include_usage":true})" + body.substr(close);
+}
+
+std::string without_null_usage(std::string_view data) {
+    // `,"usage":null` cannot occur inside a JSON string (its quotes would be
+    // escaped there), so removing it textually only drops the member.
+    std::string out(data);
+    for (std::string_view pat : {std::string_view(R"(,"usage":null)"), std::string_view(R"("usage":null,)")}) {
+        auto at = out.find(pat);
+        if (at != std::string::npos) {
+            out.erase(at, pat.size());
+            break;
+        }
+    }
+    return out;
 }
 
 bool usage_only_chunk(std::string_view data) {
@@ -194,7 +213,8 @@ void cache_finish(proxy_state& st, cache_context& cc, const config::model& model
     if (!rec.cache.size()) rec.cache = cc.header;
     if (!cc.recorder || rec.status != 200) return;
     if (!cc.recorder->complete()) {
-        st.stats.cache_stores.add({model.name, "not_complete"});
+        bool big = cc.recorder->why_incomplete().find("maximum entry size") != std::string::npos;
+        st.stats.cache_stores.add({model.name, big ? "too_large" : "not_complete"});
         return;
     }
     auto r = cc.recorder->finish();
@@ -204,7 +224,10 @@ void cache_finish(proxy_state& st, cache_context& cc, const config::model& model
         st.stats.cache_stores.add({model.name, "too_large"});
         return;
     }
-    st.cache->put("r", cc.key, std::move(*bytes), std::chrono::duration_cast<std::chrono::milliseconds>(cc.settings->ttl));
+    if (!st.cache->put("r", cc.key, std::move(*bytes), std::chrono::duration_cast<std::chrono::milliseconds>(cc.settings->ttl))) {
+        st.stats.cache_stores.add({model.name, "rejected_by_store"});
+        return;
+    }
     st.stats.cache_stores.add({model.name, "stored"});
     if (st.semantic) st.semantic->store(cc);
 }
@@ -214,15 +237,23 @@ bool merge_embeddings_answer(proxy_state& st, cache_context& cc, const std::stri
     auto& e = *cc.embed;
     auto up = json::parse(upstream_body, nullptr, false);
     if (!up.is_object()) {
+        if (e.passthrough) {
+            client_body = upstream_body;
+            return true;
+        }
         error = "the embeddings response is not a JSON object";
         return false;
     }
     auto merged = cache::merge_embeddings(e.plan, e.split, e.found, e.body, &up, e.model_name);
     if (!merged.ok) {
+        if (e.passthrough) {  // nothing to merge: the answer goes through, nothing is stored
+            client_body = upstream_body;
+            return true;
+        }
         error = merged.error;
         return false;
     }
-    client_body = std::move(merged.response);
+    client_body = e.passthrough ? upstream_body : std::move(merged.response);
     if (cc.decision.store) {
         std::vector<std::pair<std::string, std::string>> entries;
         for (auto& [k, v] : merged.to_store) entries.emplace_back(k.hex(), cache::serialize_embedding(v));

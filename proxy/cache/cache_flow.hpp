@@ -42,6 +42,9 @@ void cache_finish(proxy_state& st, cache_context& cc, const config::model& model
 std::string with_include_usage(const std::string& body);
 // A stream chunk that only carries usage ({"choices":[],"usage":{...}}).
 bool usage_only_chunk(std::string_view data);
+// A chunk's data without the "usage":null member backends add to every chunk
+// once include_usage was asked for.
+std::string without_null_usage(std::string_view data);
 
 // Embeddings with a partial hit: the client's answer from the upstream's answer
 // for the misses plus the cached inputs; stores the new vectors. False (and

@@ -26,7 +26,7 @@ response_cache::response_cache(asio::io_context& ioc, std::shared_ptr<const conf
     for (const auto& m : cfg_->models) {
         cache::model_cache_settings s;
         s.mode = cache::parse_cache_mode(m.cache.mode).value_or(cache::cache_mode::deterministic);
-        s.ttl = std::chrono::duration_cast<std::chrono::seconds>(m.cache.ttl);
+        s.ttl = m.cache.ttl;
         s.max_entry_bytes = m.cache.max_entry_bytes;
         const auto& sem = m.cache.semantic;
         s.semantic.enabled = sem.enabled;
@@ -133,16 +133,16 @@ net::awaitable<std::vector<std::optional<std::string>>> response_cache::get_many
     co_return out;
 }
 
-void response_cache::put(std::string kind, std::string key, std::string value, std::chrono::milliseconds ttl) {
+bool response_cache::put(std::string kind, std::string key, std::string value, std::chrono::milliseconds ttl) {
     if (memory_) {
         auto now = sclock::now();
-        memory_->put(full_key(kind, key), std::move(value), now + ttl, now);
-        return;
+        return memory_->put(full_key(kind, key), std::move(value), now + ttl, now);
     }
     asio::co_spawn(ioc_,
                    redis_set(redis_.get(), &stats_,
                              {"SET", full_key(kind, key), std::move(value), "PX", std::to_string(ttl.count())}),
                    asio::detached);
+    return true;
 }
 
 void response_cache::put_many(std::string kind, std::vector<std::pair<std::string, std::string>> entries,

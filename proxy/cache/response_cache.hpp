@@ -44,8 +44,10 @@ public:
     // Fail-open reads and writes. Keys are hex digests; the store adds its prefix.
     net::awaitable<std::optional<std::string>> get(std::string kind, std::string key);
     net::awaitable<std::vector<std::optional<std::string>>> get_many(std::string kind, std::vector<std::string> keys);
-    // Fire and forget: returns at once.
-    void put(std::string kind, std::string key, std::string value, std::chrono::milliseconds ttl);
+    // Fire and forget: returns at once. False when the in-process store
+    // refused the entry (larger than the whole store); Redis failures only show
+    // in the metrics.
+    bool put(std::string kind, std::string key, std::string value, std::chrono::milliseconds ttl);
     void put_many(std::string kind, std::vector<std::pair<std::string, std::string>> entries,
                   std::chrono::milliseconds ttl);
 
