@@ -3,7 +3,7 @@
 namespace swapgate::config {
 
 void read_cache_section(yaml_reader& r, const YAML::Node& n, config& c) {
-    if (!n) return;
+    if (!n || n.IsNull()) return;  // `cache:` alone: the defaults
     if (!n.IsMap()) return r.error("cache", "expected a map (redis, memory, ...)");
     r.check_keys(n, "cache",
                  {"redis", "memory", "redis_timeout", "redis_connect_timeout", "redis_pool", "key_prefix", "tenants",

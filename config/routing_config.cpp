@@ -13,7 +13,7 @@ namespace swapgate::config {
 
 const std::initializer_list<const char*> routing_model_keys = {
     "context_window", "capabilities", "languages", "scripts", "defaults", "caps", "overflow", "fallback",
-    "max_local_wait"};
+    "max_local_wait", "batch"};
 
 const char* overflow_name(overflow_action a) {
     switch (a) {
@@ -214,6 +214,22 @@ void read_model_routing(yaml_reader& r, const namespace_view& ns, const YAML::No
         else if (ov == "trim") mr.overflow = overflow_action::trim;
         else if (ov == "reject") mr.overflow = overflow_action::reject;
         else r.error(child_path(path, "overflow"), "unknown overflow action '" + ov + "' (next, trim, reject)");
+    }
+    if (auto b = n["batch"]) {
+        std::string bp = child_path(path, "batch");
+        model_routing::batch_t bs;
+        if (!b.IsMap() && !b.IsNull()) {
+            r.error(bp, "expected a map (max_inputs, max_tokens, window, slots) or {}");
+        } else {
+            if (b.IsMap()) {
+                r.check_keys(b, bp, {"max_inputs", "max_tokens", "window", "slots"});
+                r.read_int(b["max_inputs"], child_path(bp, "max_inputs"), 1, 100000, bs.max_inputs);
+                r.read_int(b["max_tokens"], child_path(bp, "max_tokens"), 1, 100000000, bs.max_tokens);
+                r.read_duration(b["window"], child_path(bp, "window"), bs.window);
+                r.read_int(b["slots"], child_path(bp, "slots"), 1, 1024, bs.slots);
+            }
+            mr.batch = bs;
+        }
     }
     if (n["max_local_wait"]) {
         duration d{0};

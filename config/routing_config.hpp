@@ -83,6 +83,14 @@ struct model_routing {
     // (the scheduler's estimate) exceeds this, a later hop on a backend swapgate
     // does not manage (a hosted API) is tried first. 0 = never wait when a remote hop exists.
     std::optional<duration> max_local_wait;
+    // /v1/embeddings batching (README: "Batching"): on when `batch` is given.
+    struct batch_t {
+        long long max_inputs = 256;
+        long long max_tokens = 16384;
+        duration window{100};
+        long long slots = 1;
+    };
+    std::optional<batch_t> batch;
 };
 
 // How a chain of hops is walked (README: "Fallback chains").

@@ -105,6 +105,7 @@ int run(const run_options& opts) {
                 st.pools.emplace(name, std::make_shared<backend_pool>(ioc.get_executor(), b, st.stats));
         st.swap = std::make_unique<swap_service>(ioc, shared, st.stats, st.pools);
         st.cache = std::make_unique<response_cache>(ioc, shared, st.stats);
+        st.batching = std::make_unique<embed_batching>(ioc, st);
         const auto& fb = shared->routing.fallback;
         st.breakers = std::make_unique<breaker_board>(
             routing::breaker_settings{fb.breaker_failures, fb.breaker_cooldown, std::max(fb.breaker_cooldown, std::chrono::milliseconds(120000))},

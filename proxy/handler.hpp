@@ -7,6 +7,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/request_log.hpp"
 #include "proxy/breakers.hpp"
+#include "proxy/embed_batching.hpp"
 #include "proxy/cache/response_cache.hpp"
 #include "proxy/cache/semantic_tier.hpp"
 #include "proxy/swap/swap_service.hpp"
@@ -30,6 +31,7 @@ struct proxy_state {
     std::unique_ptr<response_cache> cache;
     std::unique_ptr<semantic_tier> semantic;  // when a model has cache.semantic
     std::unique_ptr<breaker_board> breakers;
+    std::unique_ptr<embed_batching> batching;
     std::atomic<bool> draining{false};
     long long started_at = 0;  // unix seconds, for /v1/models "created"
 

@@ -108,6 +108,7 @@ public:
     counter_family fallbacks;          // from (model), trigger
     counter_family remote_instead_of_wait;  // model
     gauge_family breaker_state;        // backend: 0 closed, 1 half-open, 2 open
+    histogram_family embed_batch_size; // model: requests per batched embeddings call
 
     std::string render() const;
 };

@@ -64,7 +64,7 @@ std::string_view relayable(const sse_parser& parser, std::string& scratch, bool 
         scratch.append(raw.substr(at, ev.begin - at));
         if (strip_usage && ev.has_data && usage_only_chunk(ev.data)) {
             // dropped
-        } else if (strip_usage && ev.has_data && ev.data.find("\"usage\":null") != std::string::npos) {
+        } else if (strip_usage && ev.has_data && ev.data.find("\"usage\"") != std::string::npos) {
             scratch += "data: " + without_null_usage(ev.data) + "\n\n";
         } else if (!ev.error.empty() && !ev.has_data) {
             auto j = nlohmann::json::parse(ev.error, nullptr, false);
@@ -372,6 +372,7 @@ struct hop_ctx {
     const std::string& client_model;  // the body's `model`, rewritten per hop
     clock::time_point t0;
     std::string trigger;              // why the hop failed
+    std::string hop_body;             // this hop's request body (its own defaults and caps)
 };
 
 // Whether an upstream outcome counts against the backend's breaker.
@@ -396,6 +397,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     std::shared_ptr<backend_pool> pool_ref;
     if (auto mid = st.swap ? st.swap->managed(&m) : std::nullopt) {
         ticket = co_await st.swap->admit(*mid, &h.conn.stream().socket());
+        if (ticket->st != swap_ticket::state::dispatched) st.breakers->abandoned(m.backend);
         if (ticket->st == swap_ticket::state::gone) {
             rec.status = 499;
             rec.error = "client_gone";
@@ -422,6 +424,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     } else {
         auto it = st.pools.find(m.backend);
         if (it == st.pools.end()) {
+            st.breakers->abandoned(m.backend);
             h.trigger = "no_backend";
             if (can_fallback) co_return hop_result::failed;
             auto e = upstream_unreachable(m.backend, "no server for this model");
@@ -432,7 +435,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
         pool_ref = it->second;
     }
     backend_pool& pool = *pool_ref;
-    std::string body = h.cc.upstream_body ? *h.cc.upstream_body : h.req.body;
+    std::string body = h.cc.upstream_body ? *h.cc.upstream_body : h.hop_body;
     if (m.upstream_model != h.client_model) body = rewrite_model(body, m.upstream_model);
     if (h.cc.inject_usage) body = with_include_usage(body);
 
@@ -504,7 +507,9 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     if (auto e = plan_route(st, req, ep, info, plan)) {
         rec.status = e->status;
         rec.error = e->code;
-        co_await conn.send_error(*e);
+        header_list hl;
+        hl.emplace_back("X-Swapgate-Route", plan.header.empty() ? "model=; rule=unknown" : plan.header);
+        co_await conn.send(e->status, "application/json", error_body(*e), hl);
         co_return;
     }
     st.stats.route_decisions.add({plan.rule});
@@ -522,9 +527,26 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
         if (answered) co_return;
     }
 
+    // Embeddings of a model with `batch`: merged with concurrent requests.
+    if (ep == endpoint::embeddings && st.batching && st.batching->enabled_for(first)) {
+        std::string body = cc.upstream_body ? *cc.upstream_body : req.body;
+        auto a = co_await st.batching->submit(first, std::move(body));
+        header_list hl = route_headers;
+        if (!cc.header.empty()) hl.emplace_back("X-Swapgate-Cache", cc.header);
+        std::string out = a.body, why;
+        if (a.status == 200 && cc.embed && !merge_embeddings_answer(st, cc, a.body, out, why)) {
+            auto e = upstream_bad_response(first.backend, why);
+            a.status = e.status;
+            out = error_body(e);
+        }
+        rec.status = a.status;
+        co_await conn.send(a.status, "application/json", out, hl);
+        co_return;
+    }
+
     const auto& fb = st.cfg->routing.fallback;
     const auto deadline = t0 + fb.deadline;
-    hop_ctx h{st, conn, req, ep, rec, cc, route_headers, info.model, t0, {}};
+    hop_ctx h{st, conn, req, ep, rec, cc, route_headers, info.model, t0, {}, {}};
     thread_local std::mt19937_64 rng{std::random_device{}()};
     net::steady_timer pause(co_await asio::this_coro::executor);
     const auto& chain = plan.chain;
@@ -537,18 +559,19 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
         };
         if (!last) {
             std::string why;
-            if (!st.breakers->allow(m.backend)) {
-                st.stats.fallbacks.add({m.name, "breaker_open"});
-                notes += "; skipped=" + m.name + ":breaker_open";
-                continue;
-            }
             if (prefer_remote(st, chain, i, why)) {
                 st.stats.remote_instead_of_wait.add({m.name});
                 st.stats.fallbacks.add({m.name, "remote_instead_of_wait"});
                 notes += "; skipped=" + m.name + ":" + why;
                 continue;
             }
+            if (!st.breakers->allow(m.backend)) {
+                st.stats.fallbacks.add({m.name, "breaker_open"});
+                notes += "; skipped=" + m.name + ":breaker_open";
+                continue;
+            }
         }
+        h.hop_body = body_for_hop(st, req, plan, i);
         const int attempts = last ? 1 + fb.retries : 1;
         for (int a = 0; a < attempts; ++a) {
             if (a > 0) {

@@ -33,6 +33,7 @@ std::string rule_kind(const std::string& header) {
 std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endpoint ep, const request_info& info,
                                     route_plan& plan) {
     const auto& rs = st.cfg->routing;
+    plan.original_body = req.body;
     auto direct = st.catalog.resolve(info.model);
     bool simple = direct.has_value() && req.x_task_type.empty();
     if (simple) {
@@ -61,6 +62,7 @@ std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endp
             return routing::residency{s.ready, s.fits};
         };
     auto d = routing::decide(in);
+    plan.header = d.header;
     if (d.status != routing::route_status::ok) {
         if (d.status == routing::route_status::unknown_model) return model_not_found(info.model);
         std::string type = d.http_status == 400 ? "invalid_request_error" : "server_error";
@@ -69,7 +71,6 @@ std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endp
     for (const auto& name : d.chain)
         if (auto r = st.catalog.resolve(name)) plan.chain.push_back(r->model);
     if (plan.chain.empty()) return model_not_found(info.model);
-    plan.header = d.header;
     plan.rule = rule_kind(d.header);
     plan.detail = d.rule;
     if (!d.edits.empty() || d.overflow == routing::overflow_kind::trim) {
@@ -79,6 +80,19 @@ std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endp
         req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     return std::nullopt;
+}
+
+std::string body_for_hop(const proxy_state& st, const incoming_request& req, const route_plan& plan, size_t hop) {
+    if (hop == 0) return req.body;
+    const auto& m = *plan.chain[hop];
+    auto it = st.cfg->routing.models.find(m.name);
+    bool own = it != st.cfg->routing.models.end() && (!it->second.defaults.empty() || !it->second.caps.empty());
+    bool task = !req.x_task_type.empty();
+    if (!own && !task && plan.original_body == req.body) return req.body;
+    auto body = nlohmann::json::parse(plan.original_body, nullptr, false);
+    if (!body.is_object()) return plan.original_body;
+    routing::apply_edits(body, routing::parameter_edits(*st.cfg, m.name, req.x_task_type, body));
+    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace swapgate::proxy

@@ -16,7 +16,11 @@ struct route_plan {
     std::string header;                       // X-Swapgate-Route
     std::string rule;                         // name, alias, tier, pattern, auto, ... (metrics label)
     std::string detail;                       // the router's explanation, for the log
+    std::string original_body;                // the client's body before chain[0]'s edits (chains of 2+)
 };
+
+// The body for a later hop: the client's body with that model's own defaults and caps.
+std::string body_for_hop(const proxy_state& st, const incoming_request& req, const route_plan& plan, size_t hop);
 
 // Fills `plan`; may rewrite req.body (defaults, caps, trimmed turns). The error
 // to answer when the request cannot be routed.

@@ -127,17 +127,13 @@ std::string with_include_usage(const std::string& body) {
 }
 
 std::string without_null_usage(std::string_view data) {
-    // `,"usage":null` cannot occur inside a JSON string (its quotes would be
-    // escaped there), so removing it textually only drops the member.
-    std::string out(data);
-    for (std::string_view pat : {std::string_view(R"(,"usage":null)"), std::string_view(R"("usage":null,)")}) {
-        auto at = out.find(pat);
-        if (at != std::string::npos) {
-            out.erase(at, pat.size());
-            break;
-        }
-    }
-    return out;
+    // Parsed, not matched as text: backends space their JSON differently.
+    auto j = json::parse(data, nullptr, false);
+    if (!j.is_object()) return std::string(data);
+    auto it = j.find("usage");
+    if (it == j.end() || !it->is_null()) return std::string(data);
+    j.erase(it);
+    return dump(j);
 }
 
 bool usage_only_chunk(std::string_view data) {
