@@ -133,7 +133,7 @@ json run_size(const options& o, distribution d, std::size_t n) {
     for (std::size_t ef : o.efs) {
         graph.set_ef_search(ef);
         answers got;
-        time_lookups(graph, queries, std::min<std::size_t>(200, o.queries), o.threads, got);  // warm up
+        time_lookups(graph, queries, o.queries, o.threads, got);  // warm up: a large graph starts cold
         timings t = time_lookups(graph, queries, o.queries, o.threads, got);
         latency l = summarize(t.wall_us), cpu = summarize(t.cpu_us);
         quality q = compare(queries, truth, got, o.threshold);
