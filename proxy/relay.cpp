@@ -167,6 +167,18 @@ bool commits(const sse_parser& parser) {
     return false;
 }
 
+// Reads the next body bytes into the parser (closing it after the last).
+net::awaitable<error_code> read_events(exchange_ctx& x, sse_parser& parser, std::string& piece) {
+    piece.clear();
+    error_code ec = co_await x.call.read_some(piece);
+    if (!piece.empty()) {
+        if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
+        parser.feed(piece);
+    }
+    if (!ec && x.call.done()) parser.finish();
+    co_return ec;
+}
+
 net::awaitable<void> relay_stream(exchange_ctx& x) {
     const auto& backend = x.rec.backend;
     const auto& head = x.call.head();
@@ -178,13 +190,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
         // Nothing reaches the client before the first committing event, so a
         // failure until then can still go to the next hop.
         for (;;) {
-            piece.clear();
-            ec = co_await x.call.read_some(piece);
-            if (!piece.empty()) {
-                if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
-                parser.feed(piece);
-            }
-            if (!ec && x.call.done()) parser.finish();
+            ec = co_await read_events(x, parser, piece);
             if (commits(parser) || (!ec && x.call.done()) || parser.incomplete_bytes().size() > x.call.max_event_bytes())
                 break;
             if (ec) {
@@ -214,15 +220,7 @@ net::awaitable<void> relay_stream(exchange_ctx& x) {
     const bool strip_usage = x.cc && x.cc->inject_usage;
     bool ended = false;  // the end of the body went out with the last chunk
     for (;;) {
-        if (!have_read) {
-            piece.clear();
-            ec = co_await x.call.read_some(piece);
-            if (!piece.empty()) {
-                if (x.rec.ttfb_ms < 0) x.rec.ttfb_ms = ms_since(x.t0);
-                parser.feed(piece);
-            }
-            if (!ec && x.call.done()) parser.finish();
-        }
+        if (!have_read) ec = co_await read_events(x, parser, piece);
         have_read = false;
         if (parser.incomplete_bytes().size() > x.call.max_event_bytes()) {
             // An "event" that never ends: stop buffering it.

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
+#include <cstdio>
 
 namespace swapgate::test {
 
@@ -47,6 +49,20 @@ inline std::string one_model_config(const std::string& url, const std::string& b
     return top_extra + "backends:\n  up:\n    url: " + url + "\n" + backend_extra +
            "models:\n  - name: m\n    aliases: [fast]\n    backend: up\n    upstream_model: upstream-m\n";
 }
+
+// A chunked HTTP body made of `pieces` (no terminating chunk).
+inline std::string chunked(const std::vector<std::string>& pieces) {
+    std::string out;
+    for (const auto& p : pieces) {
+        char size[20];
+        std::snprintf(size, sizeof size, "%zx\r\n", p.size());
+        out += size + p + "\r\n";
+    }
+    return out;
+}
+
+inline const std::string sse_head =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 inline std::string url_of(int port) { return "http://127.0.0.1:" + std::to_string(port) + "/v1"; }
 

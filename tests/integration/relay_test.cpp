@@ -4,19 +4,6 @@
 namespace swapgate::test {
 namespace {
 
-std::string chunked(const std::vector<std::string>& pieces) {
-    std::string out;
-    for (const auto& p : pieces) {
-        char size[20];
-        std::snprintf(size, sizeof size, "%zx\r\n", p.size());
-        out += size + p + "\r\n";
-    }
-    return out;
-}
-
-const std::string sse_head =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-
 TEST(Relay, RewritesOnlyTheModelAndPassesEverythingElseUntouched) {
     scripted_upstream up;
     up.push({{{http_reply(200, "application/json", R"({"ok":true})"), {}}}});

@@ -14,19 +14,6 @@ using swap::free_port;
 
 // ---- helpers ------------------------------------------------------------------
 
-std::string chunked(const std::vector<std::string>& pieces) {
-    std::string out;
-    for (const auto& p : pieces) {
-        char size[20];
-        std::snprintf(size, sizeof size, "%zx\r\n", p.size());
-        out += size + p + "\r\n";
-    }
-    return out;
-}
-
-const std::string sse_head =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
-
 std::string completion_json(const std::string& id, const std::string& text) {
     return R"({"id":")" + id + R"(","object":"chat.completion","model":"x","choices":[{"index":0,"message":{"role":"assistant","content":")" +
            text + R"("},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}})";

@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "config_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,29 +8,6 @@
 
 namespace swapgate::config {
 namespace {
-
-env_lookup env_of(std::map<std::string, std::string> vars) {
-    return [vars](const std::string& k) -> std::optional<std::string> {
-        auto it = vars.find(k);
-        if (it == vars.end()) return std::nullopt;
-        return it->second;
-    };
-}
-
-load_result load(const std::string& yaml, std::map<std::string, std::string> vars = {}) {
-    return load_string(yaml, env_of(std::move(vars)));
-}
-
-bool has_error(const load_result& r, const std::string& text) {
-    return std::any_of(r.errors.begin(), r.errors.end(),
-                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
-}
-
-std::string all(const load_result& r) {
-    std::string s;
-    for (const auto& e : r.errors) s += e + "\n";
-    return s;
-}
 
 const char* full = R"(
 listen: 0.0.0.0:9000
