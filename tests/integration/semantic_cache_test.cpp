@@ -37,13 +37,22 @@ struct semantic_env {
     long long sim_requests() { return sim_stats(sim->port())["requests"].get<long long>(); }
 };
 
-// Repeats `body` until its cache header starts with `want` (the store and the
-// index insert happen after the first answer went out), at most ~5 s.
+// Repeats a request until its cache header starts with `want` (the store and
+// the index insert happen after the first answer went out), at most ~5 s. For a
+// semantic hit each try asks with one more '?' (the same words, so the same
+// embedding), so a try that missed and stored its own answer cannot turn the
+// next try into an exact hit.
 http_response until_header(semantic_env& env, const std::string& body, const std::string& want, int port = 0,
                            std::map<std::string, std::string> h = {}) {
     http_response r;
     for (int i = 0; i < 50; ++i) {
-        r = env.chat(body, port, h);
+        std::string b = body;
+        if (want == "semantic-hit") {
+            auto j = json::parse(body);
+            j["messages"].back()["content"] = j["messages"].back()["content"].get<std::string>() + std::string(i, '?');
+            b = j.dump();
+        }
+        r = env.chat(b, port, h);
         if (r.header("x-swapgate-cache").rfind(want, 0) == 0) return r;
         std::this_thread::sleep_for(100ms);
     }
