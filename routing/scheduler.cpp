@@ -133,7 +133,7 @@ void scheduler::start(time_point now) {
         for (model_id m = 0; m < models_.size(); ++m) {
             const auto& spec = models_[m].spec;
             if (spec.preload && spec.pinned == (pass == 0) && spec.kind != lifecycle::static_server) {
-                auto p = plan_room(m, now, false, false);
+                auto p = plan_room(m, now, false, false, swap_kind::admin);
                 if (p.ok && models_[m].state == model_state::unloaded) commit(m, p, now, false, true, true);
             }
         }
@@ -148,6 +148,7 @@ void scheduler::start(time_point now) {
 // saw it), then schedule or take the next decision.
 time_point scheduler::enter(time_point now) {
     now_ = std::max(now_, now);
+    if (!first_event_) first_event_ = now_;
     return now_;
 }
 
@@ -269,6 +270,7 @@ void scheduler::dispatch(request_id id, request_rt& r, time_point now) {
     r.running = true;
     r.dispatched = now;
     m.running.insert(id);
+    ++m.served_since_load;
     m.last_used = now;
     ++counters_.dispatches;
     emit({.kind = action::dispatch, .req = id, .model = r.model});
@@ -401,6 +403,7 @@ void scheduler::load_finished(time_point now, model_id mi, std::optional<long lo
     m.state = model_state::loaded;
     m.asleep = false;
     m.loaded_at = now;
+    m.served_since_load = 0;
     m.last_used = now;
     m.consecutive_failures = 0;
     m.admin_hold = false;

@@ -13,7 +13,9 @@
 //  - Otherwise it queues on its model. Swap decisions happen at most once per
 //    window; a model is loaded at most once at a time (single flight). A swap
 //    that evicts something must pay (the requests it serves outweigh those it
-//    hurts) unless a waiter is past max_wait; victims keep min residency.
+//    hurts) unless a waiter is past max_wait; victims keep min residency,
+//    except idle ones that served what they were loaded for (early exit), and
+//    a swap that must pay does not drain a model about to be asked for again.
 //  - Memory: the models loading/loaded/draining/unloading on a device never
 //    exceed its budget, and max_loaded is never exceeded: a load action is
 //    emitted only after its victims' unload_finished.
@@ -152,6 +154,16 @@ public:
 private:
     scheduler() = default;
 
+    // What a load that needs room is (SCHEDULER.md, "Victims"): an admin
+    // load; a swap for a candidate past max_wait; or an optional swap (value
+    // policy, it must pass the swap-worth test). It decides which models may
+    // make room: an optional swap does not drain a busy model that is likely
+    // to be asked for again before it has drained, and may take an idle one
+    // within its minimum residency that served 2+ requests since its load;
+    // the others may take such a model (1+ served) only in place of one past
+    // its residency that would have to leave otherwise.
+    enum class swap_kind { admin, forced, optional };
+
     // A way to make room for one load (scheduler_pick.cpp).
     struct room_plan {
         bool ok = false;
@@ -169,7 +181,7 @@ private:
 
     // scheduler_pick.cpp
     void decide(time_point now);
-    room_plan plan_room(model_id m, time_point now, bool ignore_residency, bool allow_evict) const;
+    room_plan plan_room(model_id m, time_point now, bool ignore_residency, bool allow_evict, swap_kind kind) const;
     void commit(model_id m, const room_plan& plan, time_point now, bool forced, bool admin_hold,
                 bool admin_reason);
     void evict(model_id v, time_point now, std::string reason, std::optional<model_id> target);
@@ -180,7 +192,9 @@ private:
     double candidate_score(const detail::model_rt& m, time_point now) const;
     double demand_weight(const detail::model_rt& m, time_point now) const;
     std::optional<time_point> swap_worth_at(model_id m, const std::vector<model_id>& victims, time_point now) const;
-    double victim_score(const detail::model_rt& m, time_point now) const;
+    double away_s(const detail::model_rt& newcomer, const detail::model_rt& victim) const;
+    double drain_s(const detail::model_rt& victim, time_point now) const;
+    double victim_score(const detail::model_rt& victim, const detail::model_rt& newcomer, time_point now) const;
 
     // scheduler.cpp
     void emit(action a);
@@ -221,6 +235,7 @@ private:
     scheduler_counters counters_;
     std::optional<time_point> decide_at_;
     time_point now_{};
+    std::optional<time_point> first_event_;  // since when the request rates have been observed
     std::uint64_t next_ticket_ = 1;
     std::uint64_t next_reservation_ = 1;
 };

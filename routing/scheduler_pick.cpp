@@ -32,13 +32,31 @@ double scheduler::candidate_score(const model_rt& m, time_point now) const {
     return demand_weight(m, now) / std::max(0.1, seconds(reload_cost(m)));
 }
 
-double scheduler::victim_score(const model_rt& m, time_point now) const {
-    // What evicting it is expected to cost: how often it is asked for times
-    // what bringing it back costs, plus the requests queued on it; doubled
-    // when it is busy. A small constant keeps idle-vs-busy meaningful for
-    // models nobody asked for recently.
-    const bool idle = m.running.empty() && m.queued == 0;
-    const double base = 0.001 + m.queued + rate_per_s(m, now) * seconds(victim_reload_cost(m));
+double scheduler::away_s(const model_rt& c, const model_rt& v) const {
+    // How long `v` is gone if it makes room for `c`: c's load, c's minimum
+    // residency, then v's own reload.
+    return seconds(reload_cost(c) + min_residency(c) + victim_reload_cost(v));
+}
+
+double scheduler::drain_s(const model_rt& v, time_point now) const {
+    // How long a victim would take to drain: its running requests end after
+    // the mean service time; queued ones (all slots busy) take more rounds.
+    const double service = v.service_ms / 1000.0;
+    double s = 0;
+    for (request_id id : v.running)
+        s = std::max(s, std::chrono::duration<double>(requests_.at(id).dispatched - now).count() + service);
+    if (v.queued > 0) s += std::ceil(static_cast<double>(v.queued) / v.spec.slots) * service;
+    return s;
+}
+
+double scheduler::victim_score(const model_rt& v, const model_rt& c, time_point now) const {
+    // What evicting `v` for `c` is expected to cost, in requests, as in the
+    // swap-worth test: its queue plus its arrivals while it is away. The
+    // demand (rate) dominates; the reload cost enters only through the time
+    // away. Doubled when busy (it must drain first, delaying c). A small
+    // constant keeps idle-vs-busy meaningful for models nobody asked for.
+    const bool idle = v.running.empty() && v.queued == 0;
+    const double base = 0.001 + v.queued + rate_per_s(v, now) * away_s(c, v);
     return idle ? base : 2 * base;
 }
 
@@ -62,8 +80,7 @@ std::optional<time_point> scheduler::swap_worth_at(model_id mi, const std::vecto
     double hurt = 0;
     for (model_id vi : victims) {
         const auto& v = models_[vi];
-        const double horizon_s = seconds(reload_cost(c) + min_residency(c) + victim_reload_cost(v));
-        hurt += v.queued + rate_per_s(v, now) * horizon_s;
+        hurt += v.queued + rate_per_s(v, now) * away_s(c, v);
     }
     const auto now_ms = std::chrono::duration_cast<duration>(now.time_since_epoch()).count();
     const double age_sum_ms = static_cast<double>(c.queued) * static_cast<double>(now_ms) -
@@ -130,8 +147,12 @@ void scheduler::decide(time_point now) {
         const auto d = models_[c.m].device;
         // Forced candidates go first and skip the swap-worth test, but even
         // they wait for their victims' minimum residency: ignoring it is what
-        // makes a scheduler thrash once everything waits past max_wait.
-        auto plan = plan_room(c.m, now, false, !device_blocked[d] && !global_blocked);
+        // makes a scheduler thrash once everything waits past max_wait. An
+        // optional swap (it must pay, below) does not drain a model that is
+        // about to be asked for again, and may take an idle one within its
+        // residency that served 2+ requests.
+        auto plan = plan_room(c.m, now, false, !device_blocked[d] && !global_blocked,
+                              c.forced ? swap_kind::forced : swap_kind::optional);
         std::optional<time_point> worth_at;
         if (plan.ok && policy == policy_kind::value && !c.forced && !plan.victims.empty())
             worth_at = swap_worth_at(c.m, plan.victims, now);
@@ -150,7 +171,7 @@ void scheduler::decide(time_point now) {
 }
 
 scheduler::room_plan scheduler::plan_room(model_id mi, time_point now, bool ignore_residency,
-                                          bool allow_evict) const {
+                                          bool allow_evict, swap_kind kind) const {
     room_plan plan;
     const auto& t = models_[mi];
     const auto d = t.device;
@@ -180,71 +201,115 @@ scheduler::room_plan scheduler::plan_room(model_id mi, time_point now, bool igno
         return plan;
     }
 
-    std::vector<model_id> eligible;
+    // Eligible: loaded, unpinned, non-static models past their minimum
+    // residency. Yielders: idle models within it that have done what they
+    // were loaded for (value policy; 2+ requests served for an optional swap,
+    // which creates room early, 1+ to take the place of another victim).
+    const bool value = settings_.policy == policy_kind::value;
+    const bool optional = value && kind == swap_kind::optional;
+    const int yield_after = optional ? 2 : 1;
+    std::vector<model_id> eligible, yielders;
     for (model_id vi = 0; vi < models_.size(); ++vi) {
         const auto& v = models_[vi];
         if (vi == mi || v.state != model_state::loaded || is_static(v) || v.spec.pinned) continue;
         const bool useful = v.device == d || need_all > 0;
         if (!useful) continue;
+        const bool idle = v.running.empty() && v.queued == 0;
+        // An optional swap does not drain a model that may well be asked for
+        // again before it has drained (a quarter of a request or more
+        // expected): those requests would wait a whole turn. It waits for the
+        // model to be idle (or for max_wait).
+        if (optional && !idle && rate_per_s(v, now) * drain_s(v, now) >= 0.25) continue;
         const time_point eligible_at = v.loaded_at + min_residency(v);
         if (!ignore_residency && eligible_at > now) {
             if (!plan.residency_ends || eligible_at < *plan.residency_ends) plan.residency_ends = eligible_at;
+            if (value && idle && v.served_since_load >= yield_after) yielders.push_back(vi);
             continue;
         }
         eligible.push_back(vi);
     }
-    if (settings_.policy == policy_kind::value) {
-        // The cheapest to lose first, where a busy model counts double (it
-        // must drain, and its waiters are hurt): idle models are preferred,
-        // but a hot model that is idle for a moment is not thrown out for a
-        // cold one that happens to be busy. Then least recently used.
-        std::sort(eligible.begin(), eligible.end(), [&](model_id a, model_id b) {
-            const auto &x = models_[a], &y = models_[b];
-            const double sx = victim_score(x, now), sy = victim_score(y, now);
-            if (sx != sy) return sx < sy;
-            if (x.last_used != y.last_used) return x.last_used < y.last_used;
-            return a < b;
-        });
-    } else {
-        std::sort(eligible.begin(), eligible.end(), [&](model_id a, model_id b) {
-            const auto &x = models_[a], &y = models_[b];
-            return x.last_used != y.last_used ? x.last_used < y.last_used : a < b;
-        });
-    }
-    for (model_id vi : eligible) {
-        if (satisfied()) break;
-        const auto& v = models_[vi];
-        const bool here = v.device == d;
-        if (!(here && (need_mb > 0 || need_dev > 0)) && need_all <= 0) continue;
-        plan.victims.push_back(vi);
-        if (here) {
-            need_mb -= mem(v);
-            --need_dev;
+
+    struct selection {
+        bool ok = false;
+        bool global_short = false;
+        std::vector<model_id> victims;
+    };
+    // Ranks `pool`, takes victims greedily until the room fits, then drops
+    // any that a later, larger one made unnecessary.
+    auto select = [&](std::vector<model_id> pool) {
+        selection out;
+        if (settings_.policy == policy_kind::value) {
+            // The cheapest to lose first (victim_score: expected requests
+            // hurt, doubled when busy): idle models are preferred, but a hot
+            // model that is idle for a moment is not thrown out for a cold one
+            // that happens to be busy. Then least recently used.
+            std::sort(pool.begin(), pool.end(), [&](model_id a, model_id b) {
+                const auto &x = models_[a], &y = models_[b];
+                const double sx = victim_score(x, t, now), sy = victim_score(y, t, now);
+                if (sx != sy) return sx < sy;
+                if (x.last_used != y.last_used) return x.last_used < y.last_used;
+                return a < b;
+            });
+        } else {
+            std::sort(pool.begin(), pool.end(), [&](model_id a, model_id b) {
+                const auto &x = models_[a], &y = models_[b];
+                return x.last_used != y.last_used ? x.last_used < y.last_used : a < b;
+            });
         }
-        --need_all;
+        long long mb_left = need_mb;
+        int dev_left = need_dev, all_left = need_all;
+        auto fits = [&] { return mb_left <= 0 && dev_left <= 0 && all_left <= 0; };
+        for (model_id vi : pool) {
+            if (fits()) break;
+            const auto& v = models_[vi];
+            const bool here = v.device == d;
+            if (!(here && (mb_left > 0 || dev_left > 0)) && all_left <= 0) continue;
+            out.victims.push_back(vi);
+            if (here) {
+                mb_left -= mem(v);
+                --dev_left;
+            }
+            --all_left;
+        }
+        if (!fits()) {
+            out.global_short = all_left > 0;
+            out.victims.clear();
+            return out;
+        }
+        // Keep the preferred victims only where they are needed: a later,
+        // larger one may have made an earlier one unnecessary.
+        for (std::size_t i = 0; i < out.victims.size();) {
+            const auto& v = models_[out.victims[i]];
+            const bool here = v.device == d;
+            const long long mb = here ? mb_left + mem(v) : mb_left;
+            const int dv = here ? dev_left + 1 : dev_left;
+            if (mb <= 0 && dv <= 0 && all_left + 1 <= 0) {
+                mb_left = mb;
+                dev_left = dv;
+                ++all_left;
+                out.victims.erase(out.victims.begin() + static_cast<std::ptrdiff_t>(i));
+            } else {
+                ++i;
+            }
+        }
+        out.ok = true;
+        return out;
+    };
+
+    auto sel = select(eligible);
+    if (!yielders.empty() && (sel.ok || optional)) {
+        // Residency decides whether room can be made now (unless the swap is
+        // optional: then it has to pay); among the models that could leave,
+        // the idle ones within their residency compete on their score.
+        eligible.insert(eligible.end(), yielders.begin(), yielders.end());
+        sel = select(std::move(eligible));
     }
-    if (!satisfied()) {
-        plan.global_short = need_all > 0;
-        plan.victims.clear();
+    if (!sel.ok) {
+        plan.global_short = sel.global_short;
         plan.why = describe("the other models are pinned, busy loading or within their minimum residency");
         return plan;
     }
-    // Keep the preferred victims only where they are needed: a later, larger
-    // one may have made an earlier one unnecessary.
-    for (std::size_t i = 0; i < plan.victims.size();) {
-        const auto& v = models_[plan.victims[i]];
-        const bool here = v.device == d;
-        const long long mb = here ? need_mb + mem(v) : need_mb;
-        const int dv = here ? need_dev + 1 : need_dev;
-        if (mb <= 0 && dv <= 0 && need_all + 1 <= 0) {
-            need_mb = mb;
-            need_dev = dv;
-            ++need_all;
-            plan.victims.erase(plan.victims.begin() + static_cast<std::ptrdiff_t>(i));
-        } else {
-            ++i;
-        }
-    }
+    plan.victims = std::move(sel.victims);
     plan.ok = true;
     return plan;
 }
@@ -343,7 +408,7 @@ void scheduler::restore_budget(model_id loaded, time_point now) {
             const auto& v = models_[vi];
             if (vi == loaded || v.device != d || v.state != model_state::loaded || is_static(v) || v.spec.pinned)
                 continue;
-            if (!pick || victim_score(v, now) < victim_score(models_[*pick], now)) pick = vi;
+            if (!pick || victim_score(v, m, now) < victim_score(models_[*pick], m, now)) pick = vi;
         }
         if (!pick) break;
         evict(*pick, now, "over_budget", std::nullopt);

@@ -41,6 +41,7 @@ struct model_rt {
 
     time_point last_used{};
     time_point loaded_at{};
+    int served_since_load = 0;    // requests dispatched since the last load_finished
     time_point load_started{};
     time_point drain_deadline{};
     time_point retry_at{};        // failed: new requests rejected until then

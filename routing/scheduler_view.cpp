@@ -87,8 +87,16 @@ double scheduler::rate_now(const model_rt& m, time_point now) const {
 }
 
 double scheduler::rate_per_s(const model_rt& m, time_point now) const {
-    // A count decayed with half-life H settles at rate x H / ln 2.
-    return rate_now(m, now) * std::log(2.0) / std::chrono::duration<double>(settings_.rate_half_life).count();
+    // A count decayed with half-life H settles at rate x H / ln 2 once it has
+    // been observed for several half-lives; after `seen` seconds the decayed
+    // exposure is only H / ln 2 x (1 - 2^(-seen / H)), so divide by that:
+    // early in a run the rate is the plain count per second instead of a
+    // figure several times too small. At least 10 s of exposure, so that the
+    // first request or two do not read as a torrent.
+    const double h = std::chrono::duration<double>(settings_.rate_half_life).count();
+    double seen = first_event_ ? std::chrono::duration<double>(now - *first_event_).count() : 0.0;
+    seen = std::max(seen, 10.0);
+    return rate_now(m, now) * std::log(2.0) / (h * (1.0 - std::exp2(-seen / h)));
 }
 
 long long scheduler::committed_mb(std::size_t device) const {
@@ -231,7 +239,7 @@ scheduler::can_load_answer scheduler::can_load(time_point now, model_id mi) cons
             break;
         default: break;
     }
-    auto plan = plan_room(mi, now, false, true);
+    auto plan = plan_room(mi, now, false, true, swap_kind::admin);
     a.fits_now = plan.ok && plan.victims.empty();
     a.would_evict = plan.victims;
     a.why_not = plan.why;
@@ -266,7 +274,7 @@ std::string scheduler::request_load(time_point now, model_id mi, bool force) {
                 [[fallthrough]];
             case model_state::unloaded:
             case model_state::sleeping: {
-                auto plan = plan_room(mi, now, force, true);
+                auto plan = plan_room(mi, now, force, true, swap_kind::admin);
                 if (plan.ok) commit(mi, plan, now, false, true, true);
                 else why = plan.why;
                 break;

@@ -181,7 +181,7 @@ TEST(SchedulerAdmit, CancellingEveryWaiterCallsOffALoadNobodyWantsBeforeItStarts
     rig r({}, {gpu(8000)}, ms);
     load_via_request(r, A, 1);
     EXPECT_TRUE(dispatched(r.arrive(2, A), 2));
-    r.advance(10s);  // past min residency
+    r.advance(60s);  // past min residency; A's two requests are a minute old: the swap pays at once
     r.arrive(3, B);
     auto acts = r.after(100ms);
     EXPECT_TRUE(acts.empty()) << dump(acts);

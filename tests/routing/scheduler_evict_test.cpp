@@ -51,7 +51,7 @@ TEST(SchedulerEvict, ADrainingVictimFinishesItsRequestsThenUnloads) {
     auto r = one_at_a_time();
     load_via_request(r, A, 1);
     EXPECT_TRUE(dispatched(r.arrive(2, A), 2));
-    r.advance(10s);
+    r.advance(60s);  // A's requests are a minute old: evicting it pays at once
     r.arrive(3, B);
     auto acts = r.run_for(100ms);
     EXPECT_TRUE(acts.empty()) << dump(acts);
@@ -78,7 +78,7 @@ TEST(SchedulerEvict, DrainTimeoutFailsTheRunningRequestsThenUnloads) {
     auto r = one_at_a_time({}, st);
     load_via_request(r, A, 1);
     r.arrive(2, A);
-    r.advance(10s);
+    r.advance(60s);
     r.arrive(3, B);
     r.run_for(100ms);
     ASSERT_EQ(r.state(A), model_state::draining);
@@ -212,6 +212,152 @@ TEST(SchedulerEvict, AHotModelIsNotSwappedOutForOneColdRequestUntilItPays) {
     ASSERT_NE(evicted_at, time_point{}) << dump(acts);
     EXPECT_GT(evicted_at - arrived, 3s);   // not at the first window
     EXPECT_LE(evicted_at - arrived, 11s);  // max_wait bounds it
+}
+
+TEST(SchedulerEvict, AnIdleModelWithinItsResidencyLeavesInPlaceOfABusyOne) {
+    // Room for two. A is busy, asked for every second (1 s each) and past its
+    // residency; C was loaded a moment ago for one request, served it and is
+    // idle. B's one request is not worth draining A for (A would be asked for
+    // again while it drains) nor C (a single request served). Once past
+    // max_wait, residency lets A go; C, having done what it was loaded for,
+    // leaves in its place instead.
+    scheduler_settings st;
+    st.max_wait = 2s;
+    std::vector<model_spec> ms{make_model("a", 4000), make_model("b", 4000), make_model("c", 4000)};
+    rig r(st, {gpu(9000)}, ms);
+    load_via_request(r, A, 1);
+    for (request_id q = 10; q < 16; ++q) {
+        EXPECT_TRUE(dispatched(r.arrive(q, A), q));
+        r.advance(1s);
+        r.finish(q);
+    }
+    EXPECT_TRUE(dispatched(r.arrive(2, A), 2));  // A stays busy
+    load_via_request(r, C, 3);
+    const time_point c_loaded = r.now();
+    r.arrive(4, B);
+    auto acts = r.run_for(1900ms);
+    EXPECT_TRUE(acts.empty()) << "an optional swap takes neither busy A nor C (1 request) early: " << dump(acts);
+    acts = r.run_for(200ms);
+    const action* u = find(acts, action::unload, C);
+    ASSERT_TRUE(u) << dump(acts) << to_string(r.state(A));
+    EXPECT_EQ(u->reason, "max_wait");
+    EXPECT_LT(r.now() - c_loaded, r.s().view(C).min_residency);
+    EXPECT_EQ(r.state(A), model_state::loaded);
+    EXPECT_TRUE(loads(r.unloaded(C), B));
+}
+
+TEST(SchedulerEvict, AForcedSwapDoesNotMakeRoomThatResidencyDenies) {
+    // Room for one; A served its request and is idle, within its residency.
+    // B's request passes max_wait: nothing else could leave, so A keeps its
+    // residency (the thrash guard when every swap is forced).
+    scheduler_settings st;
+    st.max_wait = 1s;
+    auto r = one_at_a_time({}, st);
+    load_via_request(r, A, 1);
+    const time_point loaded_at = r.now();
+    r.arrive(2, B);
+    auto acts = r.run_for(loaded_at + r.s().view(A).min_residency - r.now() - 1ms);
+    EXPECT_TRUE(acts.empty()) << dump(acts);
+    acts = r.run_for(1ms);
+    ASSERT_TRUE(unloads(acts, A)) << dump(acts);
+    EXPECT_EQ(find(acts, action::unload, A)->reason, "max_wait");
+}
+
+TEST(SchedulerEvict, AnIdleModelThatServedTwoLeavesEarlyForASwapThatPays) {
+    // Room for one; A served two requests and is idle within its residency.
+    // Three requests for B: the swap pays, so A leaves now (make_room). After
+    // one request only, A keeps its residency: an early exit never turns a
+    // load into one that served a single request.
+    for (int served : {1, 2}) {
+        auto r = one_at_a_time();
+        load_via_request(r, A, 1);
+        const time_point loaded_at = r.now();
+        if (served == 2) {
+            EXPECT_TRUE(dispatched(r.arrive(2, A), 2));
+            r.finish(2);
+        }
+        for (request_id q = 10; q < 13; ++q) r.arrive(q, B);
+        auto acts = r.run_for(100ms);
+        if (served == 2) {
+            ASSERT_TRUE(unloads(acts, A)) << dump(acts);
+            EXPECT_EQ(find(acts, action::unload, A)->reason, "make_room");
+            EXPECT_LT(r.now() - loaded_at, r.s().view(A).min_residency);
+        } else {
+            EXPECT_TRUE(acts.empty()) << dump(acts);
+            acts = r.run_for(loaded_at + r.s().view(A).min_residency - r.now());
+            EXPECT_TRUE(unloads(acts, A)) << dump(acts);
+        }
+    }
+}
+
+TEST(SchedulerEvict, AnOptionalSwapDoesNotDrainAModelAboutToBeAskedForAgain) {
+    // Room for one. A is past its residency, asked for every second, each
+    // request taking 2 s: draining it would make its next requests wait a
+    // whole turn. B's swap (many waiters) happens once A is idle instead.
+    auto r = one_at_a_time();
+    load_via_request(r, A, 1);
+    request_id q = 10;
+    for (int i = 0; i < 8; ++i) {  // two requests running at a time
+        EXPECT_TRUE(dispatched(r.arrive(q, A), q));
+        r.advance(1s);
+        if (i > 0) r.finish(q - 1);
+        ++q;
+    }
+    for (request_id b = 100; b < 108; ++b) r.arrive(b, B);
+    auto acts = r.run_for(100ms);
+    EXPECT_TRUE(acts.empty()) << dump(acts);
+    EXPECT_EQ(r.state(A), model_state::loaded) << "not drained";
+    r.advance(900ms);
+    acts = r.finish(q - 1);  // A is idle: the swap is due (a decision was waiting)
+    for (auto& a : r.run_for(100ms)) acts.push_back(a);
+    ASSERT_TRUE(unloads(acts, A)) << dump(acts);
+    EXPECT_EQ(find(acts, action::unload, A)->reason, "make_room");
+
+    // A model that served its requests quickly and is not asked for often
+    // is drained as before (the swap pays, its running request finishes).
+    auto r2 = one_at_a_time();
+    load_via_request(r2, A, 1);
+    EXPECT_TRUE(dispatched(r2.arrive(2, A), 2));
+    r2.advance(60s);
+    r2.arrive(3, B);
+    r2.run_for(100ms);
+    EXPECT_EQ(r2.state(A), model_state::draining);
+}
+
+TEST(SchedulerEvict, VictimsAreRankedByTheirDemandWhileAway) {
+    // X reloads in 1 s and is asked for often; Y reloads in 20 s and was asked
+    // for once. Z needs one of the two rooms. Ranking by rate x reload cost
+    // would evict the hot X (cheap to reload); ranked by the requests each
+    // would miss while away (Z's load and residency, then its own reload), Y goes.
+    std::vector<model_spec> ms{make_model("x", 3000), make_model("y", 3000), make_model("z", 3000)};
+    rig r({}, {gpu(8000)}, ms);
+    load_via_request(r, A, 1, 1s);
+    for (request_id q = 2; q < 6; ++q) {
+        r.advance(200ms);
+        EXPECT_TRUE(dispatched(r.arrive(q, A), q));
+        r.finish(q);
+    }
+    load_via_request(r, B, 10, 20s);
+    r.advance(21s);  // both idle and past their residency
+    r.arrive(20, C);
+    auto acts = r.run_for(100ms);
+    EXPECT_TRUE(unloads(acts, B)) << dump(acts);
+    EXPECT_FALSE(unloads(acts, A)) << dump(acts);
+}
+
+TEST(SchedulerLearningRates, TheRecentRateIsCorrectForHowLongItWasObserved) {
+    // Six requests in the first 30 s: 12 per minute, not the 3.7 a decayed
+    // count with a 60 s half-life would say before it has settled.
+    rig r({}, {gpu(8000)}, {make_model("a", 1000)});
+    for (request_id q = 0; q < 6; ++q) {
+        r.arrive(q, A);
+        r.cancel(q);
+        r.advance(5s);
+    }
+    r.tick();  // 30 s after the first request
+    const double per_min = r.s().view(A).recent_rate_per_min;
+    EXPECT_GT(per_min, 11.0);
+    EXPECT_LT(per_min, 13.0);
 }
 
 TEST(SchedulerEvict, TtlUnloadsIdleModelsButNotPinnedOrTtlZero) {

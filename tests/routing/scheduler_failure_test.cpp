@@ -170,7 +170,7 @@ TEST(SchedulerFailure, ACrashedVictimCountsAsUnloaded) {
     r.arrive(1, A);
     r.run_for(100ms);
     r.loaded(A);
-    r.advance(10s);
+    r.advance(60s);
     r.arrive(2, B);
     r.run_for(100ms);
     ASSERT_EQ(r.state(A), model_state::draining);
