@@ -313,7 +313,9 @@ TEST(Swap, ServerCrashMidStreamEndsTheStreamWithAnErrorAndTheModelReloads) {
 
 TEST(Swap, ServerKilledUnderAPlainRequestGivesA5xxAndTheModelReloads) {
     marker_guard mk;
-    gate g(devices_yaml(8000) + scheduler_yaml() + "models:\n" +
+    gate g(devices_yaml(8000) + scheduler_yaml() +
+            // No retry: the crash itself must reach the client (a retry would reload and succeed).
+            "routing: {fallback: {retries: 0}}\n" + "models:\n" +
            process_model("a", sim_command(mk.marker, "a", "load_ms=100"), 5000));
     ASSERT_EQ(g.chat("a").status, 200) << g.log_tail();
     auto srv = mk.server("a");
