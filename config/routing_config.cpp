@@ -438,7 +438,8 @@ void read_routing(yaml_reader& r, const env_lookup& env, const YAML::Node& secti
     if (section && !section.IsMap()) r.error("routing", "expected a map (tiers, patterns, auto, task_defaults, task_caps)");
     bool has_section = section && section.IsMap();
     if (has_section) {
-        r.check_keys(section, "routing", {"tiers", "patterns", "auto", "task_defaults", "task_caps", "fallback"});
+        r.check_keys(section, "routing", {"tiers", "patterns", "auto", "task_defaults", "task_caps", "fallback", "coalesce"});
+        r.read_bool(section["coalesce"], "routing.coalesce", rs.coalesce);
         read_tiers(r, ns, section["tiers"], rs, c.notes);
         if (auto f = section["fallback"]) {
             auto& fs = rs.fallback;

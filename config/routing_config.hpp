@@ -112,6 +112,8 @@ struct routing_settings {
     std::map<std::string, param_caps> task_caps;          // X-Task-Type -> caps
     std::map<std::string, model_routing> models;          // every configured model has an entry
     fallback_settings fallback;
+    // Identical cache-eligible requests in flight at once share one upstream call.
+    bool coalesce = true;
 };
 
 class yaml_reader;

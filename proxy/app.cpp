@@ -1,5 +1,6 @@
 #include "proxy/app.hpp"
 
+#include "proxy/coalesce.hpp"
 #include "proxy/server.hpp"
 
 #include <nlohmann/json.hpp>
@@ -106,6 +107,7 @@ int run(const run_options& opts) {
         st.swap = std::make_unique<swap_service>(ioc, shared, st.stats, st.pools);
         st.cache = std::make_unique<response_cache>(ioc, shared, st.stats);
         st.batching = std::make_unique<embed_batching>(ioc, st);
+        if (shared->routing.coalesce) st.coalesce = std::make_shared<coalescer>(ioc);
         const auto& fb = shared->routing.fallback;
         st.breakers = std::make_unique<breaker_board>(
             routing::breaker_settings{fb.breaker_failures, fb.breaker_cooldown, std::max(fb.breaker_cooldown, std::chrono::milliseconds(120000))},

@@ -33,21 +33,25 @@ asio::awaitable<error_code> client_conn::write(asio::const_buffer a, asio::const
     // Fast path: the socket is non-blocking and usually has room, so most writes
     // (a response, one SSE event) complete here without a timer or a suspension.
     error_code ec;
-    size_t sent = stream_.socket().send(bufs, 0, ec);
+    size_t sent = stream_->socket().send(bufs, 0, ec);
     size_t total = a.size() + b.size() + c.size();
     if (!ec && sent == total) co_return error_code{};
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
     // The client is not keeping up: finish asynchronously, bounded by write_timeout.
     beast::buffers_suffix<std::array<asio::const_buffer, 3>> rest(bufs);
     rest.consume(ec ? 0 : sent);
-    stream_.expires_after(write_timeout);
-    auto [wec, written] = co_await asio::async_write(stream_, rest, net::use_tuple);
-    stream_.expires_never();
+    stream_->expires_after(write_timeout);
+    auto [wec, written] = co_await asio::async_write(*stream_, rest, net::use_tuple);
+    stream_->expires_never();
     co_return wec;
 }
 
 asio::awaitable<error_code> client_conn::send(int status, std::string_view content_type, std::string_view body,
                                               const header_list& extra) {
+    if (sink_) {
+        status_sent = status;
+        co_return sink_->whole(status, content_type, body, extra) ? error_code{} : asio::error::connection_reset;
+    }
     build_head(status, content_type, extra, static_cast<long long>(body.size()));
     if (head_only) co_return co_await write(asio::buffer(head_));
     co_return co_await write(asio::buffer(head_), asio::buffer(body.data(), body.size()));
@@ -63,12 +67,17 @@ asio::awaitable<error_code> client_conn::send_error(const api_error& e) {
 
 asio::awaitable<error_code> client_conn::start_stream(int status, std::string_view content_type,
                                                       const header_list& extra) {
+    if (sink_) {
+        status_sent = status;
+        co_return sink_->head(status, content_type, extra) ? error_code{} : asio::error::connection_reset;
+    }
     if (http10) keep_alive = false;  // the end of the body is the end of the connection
     build_head(status, content_type, extra, -1);
     co_return co_await write(asio::buffer(head_));
 }
 
 asio::awaitable<error_code> client_conn::send_chunk(std::string_view data, bool last) {
+    if (sink_) co_return sink_->data(data, last) ? error_code{} : asio::error::connection_reset;
     if (data.empty()) {
         if (last) co_return co_await end_stream();
         co_return error_code{};
@@ -82,6 +91,7 @@ asio::awaitable<error_code> client_conn::send_chunk(std::string_view data, bool 
 }
 
 asio::awaitable<error_code> client_conn::end_stream() {
+    if (sink_) co_return sink_->end() ? error_code{} : asio::error::connection_reset;
     if (http10) co_return error_code{};
     co_return co_await write(asio::buffer("0\r\n\r\n", 5));
 }

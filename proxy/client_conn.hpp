@@ -29,11 +29,31 @@ struct incoming_request {
     std::string body;
 };
 
+class exchange_watch;
+
+// Where a client_conn without a socket writes: the response of a coalesced
+// request goes to every caller waiting for it (proxy/coalesce.hpp). Each call
+// returns false when nobody listens any more.
+class response_sink {
+public:
+    virtual ~response_sink() = default;
+    virtual bool whole(int status, std::string_view content_type, std::string_view body, const header_list& extra) = 0;
+    virtual bool head(int status, std::string_view content_type, const header_list& extra) = 0;
+    virtual bool data(std::string_view bytes, bool last) = 0;
+    virtual bool end() = 0;
+    // The upstream exchange running for this response, so the sink can abort
+    // it when every listener left (called on the writer's strand; null = over).
+    virtual void exchange(exchange_watch* w) = 0;
+};
+
 class client_conn {
 public:
-    explicit client_conn(net::tcp_stream& stream) : stream_(stream) {}
+    explicit client_conn(net::tcp_stream& stream) : stream_(&stream) {}
+    explicit client_conn(response_sink& sink) : sink_(&sink) {}
 
-    net::tcp_stream& stream() { return stream_; }
+    // The client's socket, to notice it leaving; null when writing to a sink.
+    net::tcp_stream::socket_type* client_socket() { return stream_ ? &stream_->socket() : nullptr; }
+    response_sink* sink() { return sink_; }
     // Whether the connection stays open after this response.
     bool keep_alive = true;
     bool http10 = false;
@@ -55,7 +75,8 @@ public:
     net::awaitable<net::error_code> end_stream();
 
 private:
-    net::tcp_stream& stream_;
+    net::tcp_stream* stream_ = nullptr;
+    response_sink* sink_ = nullptr;
     std::string head_;
     void build_head(int status, std::string_view content_type, const header_list& extra, long long length);
     net::awaitable<net::error_code> write(net::asio::const_buffer a, net::asio::const_buffer b = {},

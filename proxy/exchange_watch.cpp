@@ -131,6 +131,13 @@ void exchange_watch::finish() {
     }
 }
 
+void exchange_watch::client_left() {
+    auto& s = *st_;
+    if (s.done) return;
+    s.client_gone = true;
+    if (s.call) s.call->abort();
+}
+
 bool exchange_watch::fired() const { return st_->fired; }
 phase exchange_watch::fired_phase() const { return st_->fired_phase; }
 bool exchange_watch::total_exceeded() const { return st_->total_exceeded; }

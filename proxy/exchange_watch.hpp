@@ -38,6 +38,7 @@ public:
     void enter(phase p);               // (re)starts that phase's clock
     void progress();                   // body bytes arrived: pushes the idle deadline out
     void finish();                     // the exchange is over; idempotent
+    void client_left();                // nobody waits for the answer any more: abort as if the client left
 
     bool fired() const;
     phase fired_phase() const;

@@ -20,6 +20,8 @@
 
 namespace swapgate::proxy {
 
+class coalescer;
+
 // Everything handlers share. Built once at startup; only metrics, pools and the
 // draining flag change afterwards (each thread-safe).
 struct proxy_state {
@@ -32,6 +34,7 @@ struct proxy_state {
     std::unique_ptr<semantic_tier> semantic;  // when a model has cache.semantic
     std::unique_ptr<breaker_board> breakers;
     std::unique_ptr<embed_batching> batching;
+    std::shared_ptr<coalescer> coalesce;  // when routing.coalesce (the default)
     std::atomic<bool> draining{false};
     long long started_at = 0;  // unix seconds, for /v1/models "created"
 

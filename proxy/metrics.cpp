@@ -190,6 +190,9 @@ metrics::metrics()
       remote_instead_of_wait("swapgate_remote_instead_of_wait_total",
                              "Requests sent to a remote hop because the local model would have taken too long to load.",
                              {"model"}),
+      coalesced("swapgate_coalesced_requests_total",
+                "Requests answered by joining an identical request already in flight (no upstream call of their own).",
+                {"model"}),
       breaker_state("swapgate_breaker_state", "Circuit breaker per backend: 0 closed, 1 half-open, 2 open.", {"backend"}),
       embed_batch_size("swapgate_embed_batch_size", "Requests per batched /v1/embeddings call.", {"model"},
                        {1, 2, 4, 8, 16, 32, 64, 128}) {}
@@ -240,6 +243,7 @@ std::string metrics::render() const {
     route_decisions.render(out);
     fallbacks.render(out);
     remote_instead_of_wait.render(out);
+    coalesced.render(out);
     breaker_state.render(out);
     embed_batch_size.render(out);
     return out;

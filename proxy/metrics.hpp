@@ -107,6 +107,7 @@ public:
     counter_family route_decisions;    // rule (name, alias, tier, pattern, auto, auto_default)
     counter_family fallbacks;          // from (model), trigger
     counter_family remote_instead_of_wait;  // model
+    counter_family coalesced;          // model: requests that joined an identical one in flight
     gauge_family breaker_state;        // backend: 0 closed, 1 half-open, 2 open
     histogram_family embed_batch_size; // model: requests per batched embeddings call
 

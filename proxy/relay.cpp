@@ -1,13 +1,11 @@
-// Forwarding one completion/embedding request to its backend and relaying the
-// response: whole bodies for plain responses, event by event for SSE streams.
-#include "proxy/cache/cache_flow.hpp"
-#include "proxy/handler.hpp"
-#include "proxy/route_plan.hpp"
+// One hop: forwarding a completion/embedding request to its backend and
+// relaying the response: whole bodies for plain responses, event by event for
+// SSE streams (see relay.hpp).
+#include "proxy/relay.hpp"
+
 #include "proxy/sse.hpp"
 
 #include <nlohmann/json.hpp>
-
-#include <random>
 
 namespace swapgate::proxy {
 
@@ -357,27 +355,13 @@ net::awaitable<void> run_exchange(exchange_ctx& x) {
 
 namespace {
 
-enum class hop_result { answered, client_gone, failed };
-
-struct hop_ctx {
-    proxy_state& st;
-    client_conn& conn;
-    incoming_request& req;
-    endpoint ep;
-    request_record& rec;
-    cache_context& cc;
-    const header_list& route_headers;
-    const std::string& client_model;  // the body's `model`, rewritten per hop
-    clock::time_point t0;
-    std::string trigger;              // why the hop failed
-    std::string hop_body;             // this hop's request body (its own defaults and caps)
-};
-
 // Whether an upstream outcome counts against the backend's breaker.
 bool backend_failed(const exchange_ctx& x) {
     if (x.failed) return x.trigger != "status_429";
     return x.rec.status >= 500 && x.rec.status != 503;
 }
+
+}  // namespace
 
 // One model of the chain: admission (managed models), the exchange, the
 // breaker's bookkeeping. With `can_fallback`, a failure before anything
@@ -394,7 +378,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     std::shared_ptr<swap_ticket> ticket;
     std::shared_ptr<backend_pool> pool_ref;
     if (auto mid = st.swap ? st.swap->managed(&m) : std::nullopt) {
-        ticket = co_await st.swap->admit(*mid, &h.conn.stream().socket());
+        ticket = co_await st.swap->admit(*mid, h.conn.client_socket());
         if (ticket->st != swap_ticket::state::dispatched) st.breakers->abandoned(m.backend);
         if (ticket->st == swap_ticket::state::gone) {
             rec.status = 499;
@@ -439,7 +423,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
 
     // The watch aborts the call when a deadline passes or the client leaves; the
     // exchange then sees an error and reports why.
-    exchange_watch watch(co_await asio::this_coro::executor, pool.cfg().timeouts, &h.conn.stream().socket());
+    exchange_watch watch(co_await asio::this_coro::executor, pool.cfg().timeouts, h.conn.client_socket());
     upstream_call call(pool, watch);
     watch.attach(call);
     exchange_ctx x{st, h.conn, call, watch, rec, build_upstream_request(pool, "POST", endpoint_path(h.ep), body, h.req.request_id),
@@ -447,7 +431,9 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     x.extra = &h.route_headers;
     x.can_fallback = can_fallback;
     if (ticket) ticket->call = &call;
+    if (auto* sink = h.conn.sink()) sink->exchange(&watch);
     co_await run_exchange(x);
+    if (auto* sink = h.conn.sink()) sink->exchange(nullptr);
     watch.finish();
     bool gone = x.client_gone();
     if (ticket) st.swap->finished(ticket, gone);
@@ -462,148 +448,6 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
         co_return hop_result::failed;
     }
     co_return hop_result::answered;
-}
-
-// Go to a remote hop instead of waiting for this model to load? Only when a
-// later hop is on a backend swapgate does not manage, its breaker lets it
-// through, and the expected local wait is above the model's max_local_wait.
-bool prefer_remote(const proxy_state& st, const std::vector<const config::model*>& chain, size_t i, std::string& why) {
-    const auto& m = *chain[i];
-    if (!st.swap || !st.swap->managed(&m)) return false;
-    auto snap = st.swap->residency(&m);
-    if (snap.ready) return false;
-    bool remote_later = false;
-    for (size_t j = i + 1; j < chain.size() && !remote_later; ++j) remote_later = !st.swap->managed(chain[j]);
-    if (!remote_later) return false;
-    const auto& rs = st.cfg->routing;
-    auto limit = rs.fallback.default_max_local_wait;
-    if (auto it = rs.models.find(m.name); it != rs.models.end() && it->second.max_local_wait) limit = *it->second.max_local_wait;
-    if (snap.expected_wait <= limit) return false;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "remote-instead-of-wait=%.1fs>%.1fs", snap.expected_wait.count() / 1000.0,
-                  limit.count() / 1000.0);
-    why = buf;
-    return true;
-}
-
-}  // namespace
-
-net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_request& req, endpoint ep,
-                             request_record& rec) {
-    auto t0 = clock::now();
-    request_info info;
-    if (auto e = parse_request(ep, req.body, info)) {
-        rec.status = e->status;
-        rec.error = e->code;
-        co_await conn.send_error(*e);
-        co_return;
-    }
-    rec.model = info.model;
-    rec.stream = info.stream;
-    rec.model_label = "unknown";
-    route_plan plan;
-    if (auto e = plan_route(st, req, ep, info, plan)) {
-        rec.status = e->status;
-        rec.error = e->code;
-        header_list hl;
-        hl.emplace_back("X-Swapgate-Route", plan.header.empty() ? "model=; rule=unknown" : plan.header);
-        co_await conn.send(e->status, "application/json", error_body(*e), hl);
-        co_return;
-    }
-    st.stats.route_decisions.add({plan.rule});
-    const config::model& first = *plan.chain.front();
-    rec.backend = first.backend;
-    rec.model_label = first.name;
-    rec.upstream_model = first.upstream_model;
-    header_list route_headers{{"X-Swapgate-Route", plan.header}};
-
-    // The cache first: a hit needs no backend, not even a resident model.
-    cache_context cc;
-    cc.extra = &route_headers;
-    if (st.cache) {
-        bool answered = co_await cache_prepare(st, conn, req, ep, first, rec, cc);
-        if (answered) co_return;
-    }
-
-    // Embeddings of a model with `batch`: merged with concurrent requests.
-    if (ep == endpoint::embeddings && st.batching && st.batching->enabled_for(first)) {
-        std::string body = cc.upstream_body ? *cc.upstream_body : req.body;
-        auto a = co_await st.batching->submit(first, std::move(body));
-        header_list hl = route_headers;
-        if (!cc.header.empty()) hl.emplace_back("X-Swapgate-Cache", cc.header);
-        std::string out = a.body, why;
-        if (a.status == 200 && cc.embed && !merge_embeddings_answer(st, cc, a.body, out, why)) {
-            auto e = upstream_bad_response(first.backend, why);
-            a.status = e.status;
-            out = error_body(e);
-        }
-        rec.status = a.status;
-        co_await conn.send(a.status, "application/json", out, hl);
-        co_return;
-    }
-
-    const auto& fb = st.cfg->routing.fallback;
-    const auto deadline = t0 + fb.deadline;
-    hop_ctx h{st, conn, req, ep, rec, cc, route_headers, info.model, t0, {}, {}};
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    net::steady_timer pause(co_await asio::this_coro::executor);
-    const auto& chain = plan.chain;
-    std::string notes;  // skipped and failed hops, for X-Swapgate-Route
-    for (size_t i = 0; i < chain.size(); ++i) {
-        const config::model& m = *chain[i];
-        const bool last = i + 1 == chain.size();
-        auto set_route_header = [&] {
-            route_headers.front().second = plan.header + notes + (i > 0 ? "; served_by=" + m.name : "");
-        };
-        if (!last) {
-            std::string why;
-            if (prefer_remote(st, chain, i, why)) {
-                st.stats.remote_instead_of_wait.add({m.name});
-                st.stats.fallbacks.add({m.name, "remote_instead_of_wait"});
-                notes += "; skipped=" + m.name + ":" + why;
-                continue;
-            }
-            if (!st.breakers->allow(m.backend)) {
-                st.stats.fallbacks.add({m.name, "breaker_open"});
-                notes += "; skipped=" + m.name + ":breaker_open";
-                continue;
-            }
-        }
-        h.hop_body = body_for_hop(st, req, plan, i);
-        const int attempts = last ? 1 + fb.retries : 1;
-        for (int a = 0; a < attempts; ++a) {
-            if (a > 0) {
-                auto delay = routing::backoff_delay(a - 1, fb.retry_backoff, fb.retry_backoff_max,
-                                                    std::uniform_real_distribution<double>(0, 1)(rng));
-                if (clock::now() + delay >= deadline) break;
-                pause.expires_after(delay);
-                co_await pause.async_wait();
-            }
-            // Another attempt (this hop again, or the next) may follow.
-            bool can_fallback = (!last || a + 1 < attempts) && clock::now() < deadline;
-            set_route_header();
-            auto r = co_await run_hop(h, m, can_fallback, !last);
-            if (r == hop_result::answered) {
-                if (st.cache) cache_finish(st, cc, m, rec);
-                co_return;
-            }
-            if (r == hop_result::client_gone) co_return;
-            st.stats.fallbacks.add({m.name, h.trigger});
-            notes += "; failed=" + m.name + ":" + h.trigger;
-            if (h.trigger == "queue_full" || h.trigger == "model_unavailable") break;  // no retry of the same model
-        }
-        if (clock::now() >= deadline) break;
-    }
-    // Every hop failed before answering (the last one's failures were allowed
-    // to fall through only while the deadline left time for another attempt).
-    if (rec.status == 0) {
-        route_headers.front().second = plan.header + notes;
-        api_error e{502, "Every model on the route failed: " + route_headers.front().second, "upstream_error", "",
-                    "all_hops_failed"};
-        rec.status = e.status;
-        rec.error = e.code;
-        co_await conn.send(e.status, "application/json", error_body(e), route_headers);
-    }
 }
 
 }  // namespace swapgate::proxy

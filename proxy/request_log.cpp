@@ -47,6 +47,7 @@ std::string format_record(const request_record& r) {
     if (r.completion_tokens >= 0) j["completion_tokens"] = r.completion_tokens;
     if (!r.error.empty()) j["error"] = r.error;
     if (!r.cache.empty()) j["cache"] = r.cache;
+    if (r.coalesced) j["coalesced"] = true;
     return dump(j);
 }
 

@@ -20,6 +20,7 @@ struct request_record {
     long long completion_tokens = -1;
     std::string error;  // our error code or stream end reason
     std::string cache;  // X-Swapgate-Cache value; empty when the cache was not involved
+    bool coalesced = false;  // answered by joining an identical request's upstream call
 };
 
 // Serialises a record as one JSON line (with the trailing newline).

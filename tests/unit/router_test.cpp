@@ -187,6 +187,12 @@ routing:
     auto reserved = load("backends: {b: {url: \"http://h/v1\"}}\nmodels: [{name: auto, backend: b}]\n"
                          "routing: {auto: {default: auto}}\n");
     EXPECT_TRUE(has_error(reserved, "routing.auto: 'auto' is reserved")) << all(reserved);
+    auto coalesce = load("backends: {b: {url: \"http://h/v1\"}}\nmodels: [{name: m, backend: b}]\nrouting: {coalesce: maybe}\n");
+    EXPECT_TRUE(has_error(coalesce, "routing.coalesce: expected true or false, got 'maybe'")) << all(coalesce);
+    auto off = load("backends: {b: {url: \"http://h/v1\"}}\nmodels: [{name: m, backend: b}]\nrouting: {coalesce: false}\n");
+    ASSERT_TRUE(off.cfg) << all(off);
+    EXPECT_FALSE(off.cfg->routing.coalesce);
+    EXPECT_TRUE(cfg().routing.coalesce);  // the default
     auto typo = load("backends: {b: {url: \"http://h/v1\"}}\nmodels: [{name: m, backend: b, context_windw: 5}]\n");
     EXPECT_TRUE(has_error(typo, "models[0].context_windw: unknown key 'context_windw'; did you mean 'context_window'?"))
         << all(typo);
