@@ -629,5 +629,81 @@ TEST(Routing, AProbeSkippedForARemoteHopDoesNotWedgeTheBreaker) {
         << "0 closed, 1 half-open, 2 open: " << metric_value(g.metrics(), state);
 }
 
+// ---- embeddings batching ------------------------------------------------------
+
+TEST(Routing, EmbeddingsGatherWhileTheBackendIsBusyAndSplitBackInOrder) {
+    // One embeddings call at a time (slots: 1), each taking 1.5 s at the sim, so
+    // requests sent while the first call runs provably gather behind it.
+    auto sim = start_sim({"--model", "e,embed_call_ms=1500,dims=8"});
+    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
+                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
+    auto embed = [&](const std::string& input) {
+        http_client c(proxy->port());
+        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":)" + input + "}");
+    };
+    // The first, alone, goes at once.
+    auto first = std::async(std::launch::async, embed, std::string(R"("alpha")"));
+    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+    // Three more while it runs: one string, a list of two, one string.
+    std::vector<std::string> inputs{R"("beta")", R"(["gamma","delta"])", R"("epsilon")"};
+    std::vector<std::future<http_response>> rest;
+    for (const auto& in : inputs) rest.push_back(std::async(std::launch::async, embed, in));
+    auto r0 = first.get();
+    ASSERT_EQ(r0.status, 200) << r0.body << "\n" << proxy->output();
+    std::vector<http_response> rs;
+    for (auto& f : rest) rs.push_back(f.get());
+    // Two upstream calls: the lone one and the gathered batch of four inputs.
+    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 2);
+    auto m = metrics_of(proxy->port());
+    EXPECT_EQ(metric_value(m, R"(swapgate_embed_batch_size_count{model="emb"})"), 2) << m;
+    EXPECT_EQ(metric_value(m, R"(swapgate_embed_batch_size_sum{model="emb"})"), 4) << m;
+
+    // Each answer has its own inputs, in order, equal to what the sim answers
+    // for them directly, and its own usage.
+    std::map<std::string, json> direct;  // one call to the sim for all four texts
+    {
+        http_client c(sim->port());
+        auto r = c.request("POST", "/v1/embeddings", R"({"model":"e","input":["beta","gamma","delta","epsilon"]})");
+        auto j = json::parse(r.body);
+        size_t i = 0;
+        for (const char* t : {"beta", "gamma", "delta", "epsilon"}) direct[t] = j["data"][i++]["embedding"];
+    }
+    std::vector<std::vector<std::string>> texts{{"beta"}, {"gamma", "delta"}, {"epsilon"}};
+    for (size_t i = 0; i < rs.size(); ++i) {
+        ASSERT_EQ(rs[i].status, 200) << rs[i].body;
+        auto j = json::parse(rs[i].body);
+        EXPECT_EQ(j.value("model", ""), "emb") << rs[i].body;
+        ASSERT_EQ(j["data"].size(), texts[i].size()) << rs[i].body;
+        for (size_t k = 0; k < texts[i].size(); ++k) {
+            EXPECT_EQ(j["data"][k].value("index", -1), static_cast<int>(k));
+            EXPECT_EQ(j["data"][k]["embedding"], direct.at(texts[i][k])) << texts[i][k];
+        }
+        EXPECT_GT(j["usage"].value("prompt_tokens", 0), 0) << rs[i].body;
+    }
+    auto u1 = json::parse(rs[1].body)["usage"].value("prompt_tokens", 0);
+    auto u0 = json::parse(rs[0].body)["usage"].value("prompt_tokens", 0);
+    EXPECT_GT(u1, u0) << "two inputs should carry more of the batch's usage than one";
+}
+
+TEST(Routing, EmbeddingsWithDifferentParametersAreNotMerged) {
+    auto sim = start_sim({"--model", "e,embed_call_ms=1000,dims=8"});
+    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
+                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
+    auto embed = [&](const std::string& extra) {
+        http_client c(proxy->port());
+        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":"x")" + extra + "}");
+    };
+    auto first = std::async(std::launch::async, embed, std::string());
+    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+    auto a = std::async(std::launch::async, embed, std::string(R"(,"encoding_format":"float")"));
+    auto b = std::async(std::launch::async, embed, std::string(R"(,"encoding_format":"base64")"));
+    EXPECT_EQ(first.get().status, 200);
+    auto ra = a.get(), rb = b.get();
+    EXPECT_EQ(ra.status, 200) << ra.body;
+    EXPECT_EQ(rb.status, 200) << rb.body;
+    EXPECT_TRUE(json::parse(rb.body)["data"][0]["embedding"].is_string()) << rb.body;  // base64 stayed base64
+    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 3);
+}
+
 }  // namespace
 }  // namespace swapgate::test
