@@ -3,11 +3,12 @@
 swapgate-sim with zero generation time.
 
 On loopback, in one run, with one request shape (a short chat request, max_tokens 16,
-replies of exactly 16 tokens; non-stream and stream variants), four targets:
+replies of exactly 16 tokens; non-stream and stream variants), five targets:
 
   direct      swapgate-bench -> swapgate-sim                      (the floor: no proxy)
   miss        swapgate-bench -> swapgate -> swapgate-sim          (model with `cache: off`)
-  hit-redis   swapgate-bench -> swapgate -> Redis                 (cache.redis, warmed)
+  hit-redis   swapgate-bench -> swapgate -> Redis                 (cache.redis over TCP, warmed)
+  hit-redis-unix  the same, Redis over its Unix socket            (cache.redis: unix:///path)
   hit-memory  swapgate-bench -> swapgate (in-process store)       (no cache.redis, warmed)
 
 at concurrency 1 (latency of one request) and 64 (throughput, latency with queueing).
@@ -50,7 +51,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_US = 150.0
-TARGETS = ("direct", "miss", "hit-redis", "hit-memory")
+TARGETS = ("direct", "miss", "hit-redis", "hit-redis-unix", "hit-memory")
 PROXY_CPU, LOAD_CPU = 0, 1
 
 
@@ -312,7 +313,9 @@ def main():
         print(f"  {k:<10} rtt p50 {v['rtt_p50_us']:.1f} us  p99 {v['rtt_p99_us']:.1f} us", file=sys.stderr, flush=True)
     try:
         redis_port = free_port()
-        redis, _ = start([redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        redis_sock = os.path.join(tmp, "redis.sock")
+        redis, _ = start([redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--unixsocket", redis_sock, "--unixsocketperm", "700"],
                          LOAD_CPU, pin, logfile("redis"), wait_listen=False)
         procs.append(redis)
         wait_port(redis_port)
@@ -340,12 +343,14 @@ models:
             return p, port
 
         sg_redis, sg_redis_port = swapgate("swapgate-redis", f"redis://127.0.0.1:{redis_port}/0")
+        sg_unix, sg_unix_port = swapgate("swapgate-redis-unix", f"unix://{redis_sock}")
         sg_mem, sg_mem_port = swapgate("swapgate-memory", None)
         # name -> (port, model, swapgate process or None, other servers on the path)
         targets = {
             "direct": (sim_port, "cached", None, {"sim": sim}),
             "miss": (sg_redis_port, "uncached", sg_redis, {"sim": sim}),
             "hit-redis": (sg_redis_port, "cached", sg_redis, {"redis": redis}),
+            "hit-redis-unix": (sg_unix_port, "cached", sg_unix, {"redis": redis}),
             "hit-memory": (sg_mem_port, "cached", sg_mem, {}),
         }
         bench = os.path.join(tmp, "swapgate-bench")
@@ -366,7 +371,7 @@ models:
         for sc in scenarios:
             if pin:
                 cpus = {PROXY_CPU} if sc["layout"] == "split" else {LOAD_CPU}
-                for p in (sg_redis, sg_mem):
+                for p in (sg_redis, sg_unix, sg_mem):
                     set_affinity(p.pid, cpus)
             rounds = {k: [] for k in TARGETS}
             for r in range(args.rounds):
@@ -509,7 +514,7 @@ def verdict_of(results):
     for row in results:
         if row["concurrency"] != 1:
             continue
-        for name in ("hit-redis", "hit-memory"):
+        for name in ("hit-redis", "hit-redis-unix", "hit-memory"):
             p50 = row["targets"][name]["latency_p50_us"]
             v[f"{row['scenario']}, {name}"] = {"p50_us": round(p50, 1), "met": p50 <= TARGET_US}
     return v

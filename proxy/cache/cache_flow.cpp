@@ -45,26 +45,48 @@ const char* result_label(cache::cache_status s) {
     }
 }
 
-// Answers from a stored record, in the form the client asked for.
-net::awaitable<void> replay(client_conn& conn, const cache::completion_record& r, const cache_context& cc,
-                            const std::string& header, request_record& rec, std::string marker) {
+// The headers of an answer from the cache.
+header_list hit_headers(const cache_context& cc, const std::string& header) {
+    header_list h{{"X-Swapgate-Cache", header}};
+    if (cc.extra) h.insert(h.end(), cc.extra->begin(), cc.extra->end());
+    if (cc.client_stream) h.emplace_back("Cache-Control", "no-cache");
+    return h;
+}
+
+// The record rendered in the form the client asked for: a JSON body, or all SSE events.
+std::string render(const cache::completion_record& r, const cache_context& cc, std::string marker) {
     cache::replay_options o;
     o.include_usage = cc.include_usage;
     o.marker = std::move(marker);
-    header_list h{{"X-Swapgate-Cache", header}};
-    if (cc.extra) h.insert(h.end(), cc.extra->begin(), cc.extra->end());
+    if (!cc.client_stream) return dump(cache::to_response_json(r, o));
+    std::string events;
+    for (auto& e : cache::to_sse_events(r, o)) events += e;
+    return events;
+}
+
+// Sends a rendered answer from the cache.
+net::awaitable<void> send_rendered(client_conn& conn, const cache_context& cc, const header_list& h,
+                                   std::string_view bytes) {
+    if (!cc.client_stream) {
+        co_await conn.send(200, "application/json", bytes, h);
+        co_return;
+    }
+    if (auto ec = co_await conn.start_stream(200, "text/event-stream", h)) co_return;
+    co_await conn.send_chunk(bytes, true);
+}
+
+void note_hit(request_record& rec, const std::string& header) {
     rec.status = 200;
     rec.cache = header;
     rec.ttfb_ms = 0;
-    if (!cc.client_stream) {
-        co_await conn.send(200, "application/json", dump(cache::to_response_json(r, o)), h);
-        co_return;
-    }
-    std::string events;
-    for (auto& e : cache::to_sse_events(r, o)) events += e;
-    h.emplace_back("Cache-Control", "no-cache");
-    if (auto ec = co_await conn.start_stream(200, "text/event-stream", h)) co_return;
-    co_await conn.send_chunk(events, true);
+}
+
+// Answers from a stored record, in the form the client asked for.
+net::awaitable<void> replay(client_conn& conn, const cache::completion_record& r, const cache_context& cc,
+                            const std::string& header, request_record& rec, std::string marker) {
+    note_hit(rec, header);
+    std::string bytes = render(r, cc, std::move(marker));
+    co_await send_rendered(conn, cc, hit_headers(cc, header), bytes);
 }
 
 net::awaitable<bool> embeddings_prepare(proxy_state& st, client_conn& conn, const config::model& model,
@@ -176,10 +198,22 @@ net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const inc
     if (cc.decision.lookup) {
         auto bytes = co_await rc.get(std::string("r"), cc.key);
         if (bytes) {
+            // The same stored bytes were rendered in this form before: send that.
+            std::string memo_key = cc.key + (cc.client_stream ? (cc.include_usage ? "/su" : "/s") : "/n");
+            const std::string header = cache::status_header_value(cache::cache_status::hit);
+            if (auto done = rc.rendered(memo_key, *bytes)) {
+                st.stats.cache_lookups.add({model.name, "hit"});
+                note_hit(rec, header);
+                co_await send_rendered(conn, cc, hit_headers(cc, header), done->bytes);
+                co_return true;
+            }
             auto r = cache::deserialize_record(*bytes);
             if (r && cache::replayable(*r, cc.client_stream, cc.include_usage)) {
                 st.stats.cache_lookups.add({model.name, "hit"});
-                co_await replay(conn, *r, cc, cache::status_header_value(cache::cache_status::hit), rec, std::string("hit"));
+                note_hit(rec, header);
+                std::string out = render(*r, cc, std::string("hit"));
+                rc.remember_rendered(std::move(memo_key), *bytes, out);
+                co_await send_rendered(conn, cc, hit_headers(cc, header), out);
                 co_return true;
             }
         }

@@ -5,6 +5,8 @@
 #include "proxy/redis/redis_client.hpp"
 #include "proxy/request_log.hpp"
 
+#include <cstring>
+
 namespace swapgate::proxy {
 
 namespace asio = net::asio;
@@ -131,6 +133,27 @@ net::awaitable<std::vector<std::optional<std::string>>> response_cache::get_many
     for (size_t i = 0; i < keys.size(); ++i)
         if (r.reply.elements[i].is_string()) out[i] = std::move(r.reply.elements[i].str);
     co_return out;
+}
+
+std::optional<response_cache::rendered_reply> response_cache::rendered(std::string_view memo_key,
+                                                                       std::string_view stored) {
+    auto v = rendered_.get(memo_key, sclock::now());
+    if (!v || v->size() < 8) return std::nullopt;
+    std::uint64_t n = 0;
+    std::memcpy(&n, v->data(), 8);
+    if (n != stored.size() || v->size() < 8 + n || std::string_view(*v).substr(8, n) != stored) return std::nullopt;
+    return rendered_reply{v, std::string_view(*v).substr(8 + n)};
+}
+
+void response_cache::remember_rendered(std::string memo_key, std::string_view stored, std::string_view rendered) {
+    std::string v;
+    v.reserve(8 + stored.size() + rendered.size());
+    std::uint64_t n = stored.size();
+    v.append(reinterpret_cast<const char*>(&n), 8);
+    v.append(stored);
+    v.append(rendered);
+    auto now = sclock::now();
+    rendered_.put(std::move(memo_key), std::move(v), now + std::chrono::hours(1), now);
 }
 
 bool response_cache::put(std::string kind, std::string key, std::string value, std::chrono::milliseconds ttl) {

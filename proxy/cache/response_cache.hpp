@@ -51,9 +51,20 @@ public:
     void put_many(std::string kind, std::vector<std::pair<std::string, std::string>> entries,
                   std::chrono::milliseconds ttl);
 
+    // Exact hits as they were last sent (body or SSE events), by key and form,
+    // so a repeated hit skips decoding the record and rendering it again. Valid
+    // only while the stored bytes are the same: the memo keeps them to compare.
+    struct rendered_reply {
+        cache::lru_store::value_ptr holder;
+        std::string_view bytes;
+    };
+    std::optional<rendered_reply> rendered(std::string_view memo_key, std::string_view stored);
+    void remember_rendered(std::string memo_key, std::string_view stored, std::string_view rendered);
+
     void shutdown();
 
 private:
+    cache::lru_store rendered_{8u << 20};
     net::asio::io_context& ioc_;
     std::shared_ptr<const config::config> cfg_;
     metrics& stats_;
