@@ -205,6 +205,10 @@ net::awaitable<void> embed_batching::run_batch(group* g, std::vector<std::shared
                      {"usage", {{"prompt_tokens", share}, {"total_tokens", share}}}};
             finish(mem, {200, dump(out)});
         }
+    } else if (ok && batch.size() > 1 && shared_answer.status / 100 == 4 && shared_answer.status != 429) {
+        // The backend refused the merged call, most likely for one member's
+        // input: each request goes again on its own and gets its own answer.
+        for (auto& mem : batch) finish(mem, {0, ""});
     } else if (ok) {
         for (auto& mem : batch) finish(mem, {shared_answer.status, body});
     } else {

@@ -25,7 +25,7 @@ namespace swapgate::proxy {
 struct proxy_state;
 
 struct embed_answer {
-    int status = 0;
+    int status = 0;  // 0: the batch was refused (4xx); send this request on its own
     std::string body;
 };
 

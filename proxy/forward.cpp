@@ -35,18 +35,20 @@ bool prefer_remote(const proxy_state& st, const std::vector<const config::model*
     return true;
 }
 
-// The chain: each hop in turn until one answers (relay.hpp).
+// The chain: each hop in turn from `first_hop` until one answers (relay.hpp).
+// `notes` says what happened to the hops before it.
 net::awaitable<void> run_chain(proxy_state& st, client_conn& conn, incoming_request& req, endpoint ep,
                                request_record& rec, const route_plan& plan, cache_context& cc,
-                               header_list& route_headers, const std::string& client_model, clock::time_point t0) {
+                               header_list& route_headers, const std::string& client_model, clock::time_point t0,
+                               size_t first_hop = 0, std::string notes = {}) {
     const auto& fb = st.cfg->routing.fallback;
     const auto deadline = t0 + fb.deadline;
     hop_ctx h{st, conn, req, ep, rec, cc, route_headers, client_model, t0, {}, {}};
     thread_local std::mt19937_64 rng{std::random_device{}()};
     net::steady_timer pause(co_await asio::this_coro::executor);
     const auto& chain = plan.chain;
-    std::string notes;  // skipped and failed hops, for X-Swapgate-Route
-    for (size_t i = 0; i < chain.size(); ++i) {
+    // `notes`: skipped and failed hops, for X-Swapgate-Route.
+    for (size_t i = first_hop; i < chain.size(); ++i) {
         const config::model& m = *chain[i];
         const bool last = i + 1 == chain.size();
         auto set_route_header = [&] {
@@ -176,6 +178,20 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     if (ep == endpoint::embeddings && st.batching && st.batching->enabled_for(first)) {
         std::string body = cc.upstream_body ? *cc.upstream_body : req.body;
         auto a = co_await st.batching->submit(first, std::move(body));
+        if (a.status == 0) {
+            // The merged call was refused: on its own, so one bad input fails only its request.
+            std::string notes = "; batch=alone";  // (GCC 12: no literal for a coroutine's string parameter)
+            co_await run_chain(st, conn, req, ep, rec, plan, cc, route_headers, info.model, t0, 0, std::move(notes));
+            co_return;
+        }
+        if ((a.status >= 500 || a.status == 429) && plan.chain.size() > 1) {
+            // The batched call failed: this request goes down the chain on its own.
+            std::string trigger = a.status == 429 ? "status_429" : "status_5xx";
+            st.stats.fallbacks.add({first.name, trigger});
+            std::string notes = "; failed=" + first.name + ":" + trigger;
+            co_await run_chain(st, conn, req, ep, rec, plan, cc, route_headers, info.model, t0, 1, std::move(notes));
+            co_return;
+        }
         header_list hl = route_headers;
         if (!cc.header.empty()) hl.emplace_back("X-Swapgate-Cache", cc.header);
         std::string out = a.body, why;

@@ -705,5 +705,44 @@ TEST(Routing, EmbeddingsWithDifferentParametersAreNotMerged) {
     EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 3);
 }
 
+TEST(Routing, OneBadInputInABatchFailsOnlyItsOwnRequest) {
+    auto sim = start_sim({"--model", "e,embed_call_ms=1000,dims=8"});
+    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
+                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
+    auto embed = [&](const std::string& input) {
+        http_client c(proxy->port());
+        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":)" + input + "}");
+    };
+    auto first = std::async(std::launch::async, embed, std::string(R"("alpha")"));
+    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+    // Gathered behind the first: two good requests and one the backend refuses
+    // (a token list with a string in it).
+    auto good1 = std::async(std::launch::async, embed, std::string(R"("beta")"));
+    auto bad = std::async(std::launch::async, embed, std::string(R"([1,"x"])"));
+    auto good2 = std::async(std::launch::async, embed, std::string(R"(["gamma","delta"])"));
+    EXPECT_EQ(first.get().status, 200);
+    auto g1 = good1.get(), b = bad.get(), g2 = good2.get();
+    EXPECT_EQ(g1.status, 200) << g1.body;
+    EXPECT_EQ(g2.status, 200) << g2.body;
+    EXPECT_EQ(json::parse(g2.body)["data"].size(), 2u) << g2.body;
+    EXPECT_EQ(b.status, 400) << b.body;
+    EXPECT_TRUE(has(route_of(g1), "batch=alone")) << route_of(g1);
+    // The refused batch, then each request on its own.
+    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 5);
+}
+
+TEST(Routing, AFailedBatchFallsDownTheChain) {
+    auto sim = start_sim({"--model", "e,dims=8"});
+    auto proxy = start_proxy("backends:\n  dead:\n    url: " + dead_url() + "\n  up:\n    url: " + url_of(sim->port()) +
+                             "\nmodels:\n  - {name: emb, backend: dead, cache: {mode: off}, batch: {}, fallback: [emb2]}\n"
+                             "  - {name: emb2, backend: up, upstream_model: e, cache: {mode: off}}\n");
+    http_client c(proxy->port());
+    auto r = c.request("POST", "/v1/embeddings", R"({"model":"emb","input":["one","two"]})");
+    ASSERT_EQ(r.status, 200) << r.body << "\n" << proxy->output();
+    EXPECT_TRUE(has(route_of(r), "failed=emb:status_5xx; served_by=emb2")) << route_of(r);
+    EXPECT_EQ(json::parse(r.body)["data"].size(), 2u) << r.body;
+    EXPECT_EQ(metric_value(metrics_of(proxy->port()), R"(swapgate_fallbacks_total{model="emb",trigger="status_5xx"})"), 1);
+}
+
 }  // namespace
 }  // namespace swapgate::test
