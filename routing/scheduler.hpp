@@ -191,7 +191,13 @@ private:
     void restore_budget(model_id loaded, time_point now);
     double candidate_score(const detail::model_rt& m, time_point now) const;
     double demand_weight(const detail::model_rt& m, time_point now) const;
-    std::optional<time_point> swap_worth_at(model_id m, const std::vector<model_id>& victims, time_point now) const;
+    // With `one_more`, as if another request for `m` had just arrived (estimates).
+    std::optional<time_point> swap_worth_at(model_id m, const std::vector<model_id>& victims, time_point now,
+                                            bool one_more = false) const;
+    // When a load of the non-resident model `m` could start, by the rules
+    // decide() applies (room, minimum residency, the swap-worth test,
+    // max_wait), for a request arriving now. For estimated_wait().
+    time_point load_start_estimate(model_id m, time_point now) const;
     double away_s(const detail::model_rt& newcomer, const detail::model_rt& victim) const;
     double drain_s(const detail::model_rt& victim, time_point now) const;
     double victim_score(const detail::model_rt& victim, const detail::model_rt& newcomer, time_point now) const;

@@ -68,7 +68,7 @@ double scheduler::demand_weight(const model_rt& m, time_point now) const {
 }
 
 std::optional<time_point> scheduler::swap_worth_at(model_id mi, const std::vector<model_id>& victims,
-                                                   time_point now) const {
+                                                   time_point now, bool one_more) const {
     // A swap pays when the requests it serves outweigh the requests it hurts.
     // Served: the waiters (each weighing 1 + age / max_wait, so the balance
     // tips before max_wait forces it) and the arrivals expected during the
@@ -85,12 +85,13 @@ std::optional<time_point> scheduler::swap_worth_at(model_id mi, const std::vecto
     const auto now_ms = std::chrono::duration_cast<duration>(now.time_since_epoch()).count();
     const double age_sum_ms = static_cast<double>(c.queued) * static_cast<double>(now_ms) -
                               static_cast<double>(c.arrival_sum_ms);
-    const double waiting = c.queued + age_sum_ms / static_cast<double>(wait_limit.count());
+    const int queued = c.queued + (one_more ? 1 : 0);  // one more arriving now adds no age
+    const double waiting = queued + age_sum_ms / static_cast<double>(wait_limit.count());
     const double gain = waiting + rate_per_s(c, now) * seconds(min_residency(c));
     if (gain >= hurt) return now;
-    if (c.queued == 0) return std::nullopt;
+    if (queued == 0) return std::nullopt;
     // The waiters' weight grows by `queued` per max_wait: when it catches up.
-    const double wait_ms = (hurt - gain) / c.queued * static_cast<double>(wait_limit.count());
+    const double wait_ms = (hurt - gain) / queued * static_cast<double>(wait_limit.count());
     return now + duration{static_cast<long long>(std::ceil(wait_ms))};
 }
 
@@ -168,6 +169,42 @@ void scheduler::decide(time_point now) {
         if (worth_at) consider(*worth_at);
     }
     if (retry) decide_at_ = std::max(*retry, now + settings_.window);
+}
+
+time_point scheduler::load_start_estimate(model_id mi, time_point now) const {
+    const auto& m = models_[mi];
+    // The oldest live waiter (or the new request) forces the load at max_wait
+    // under the value policy.
+    time_point oldest = now;
+    for (const auto& e : m.queue) {
+        auto it = requests_.find(e.id);
+        if (it != requests_.end() && it->second.ticket == e.ticket && !it->second.running) {
+            oldest = it->second.arrived;
+            break;
+        }
+    }
+    const bool value = settings_.policy == policy_kind::value;
+    const time_point forced_at = oldest + max_wait(m);
+    const bool forced = value && forced_at <= now;
+    // Decisions are taken at most once per window.
+    const time_point earliest = now + settings_.window;
+    auto plan = plan_room(mi, now, false, true, forced ? swap_kind::forced : swap_kind::optional);
+    if (plan.ok) {
+        time_point t = earliest;
+        if (value && !forced && !plan.victims.empty()) {
+            auto worth = swap_worth_at(mi, plan.victims, now, true);
+            t = std::max(t, worth ? std::min(*worth, forced_at) : forced_at);
+        }
+        // The victims drain first (no new requests; the running ones finish).
+        double drain = 0;
+        for (model_id vi : plan.victims) drain = std::max(drain, drain_s(models_[vi], now));
+        return t + std::chrono::duration_cast<duration>(std::chrono::duration<double>(drain));
+    }
+    // No room yet: at the earliest when a victim's minimum residency ends; if
+    // nothing will ever be eligible by itself (everything pinned or loading),
+    // at max_wait under the value policy.
+    if (plan.residency_ends) return std::max(earliest, *plan.residency_ends);
+    return value ? std::max(earliest, forced_at) : earliest;
 }
 
 scheduler::room_plan scheduler::plan_room(model_id mi, time_point now, bool ignore_residency,

@@ -197,9 +197,14 @@ duration scheduler::estimated_wait(model_id mi, time_point now) const {
             break;
         }
         case model_state::pending:
+            ms = static_cast<double>((settings_.window + reload_cost(m)).count()) + rounds_ms(after_load);
+            break;
         case model_state::unloaded:
         case model_state::sleeping:
-            ms = static_cast<double>((settings_.window + reload_cost(m)).count()) + rounds_ms(after_load);
+            // Until the scheduler would start the load (room, residency, its
+            // swap-worth test, max_wait), then the load itself.
+            ms = std::chrono::duration<double, std::milli>(load_start_estimate(mi, now) - now).count() +
+                 static_cast<double>(reload_cost(m).count()) + rounds_ms(after_load);
             break;
         case model_state::draining:
         case model_state::unloading:

@@ -263,5 +263,30 @@ TEST(SchedulerAdmin, EstimatedWaitFollowsTheState) {
     EXPECT_EQ(r.s().estimated_wait(A, r.now()), 0ms);
 }
 
+TEST(SchedulerAdmin, EstimatedWaitCountsTheTimeUntilRoomIsMade) {
+    // Room for one: b must wait for a's minimum residency (5 s) and drain, then load.
+    auto r = two();
+    r.arrive(1, A);
+    r.run_for(100ms);
+    r.advance(4s);
+    r.loaded(A);  // request 1 runs on a
+    const auto est = r.s().estimated_wait(B, r.now());
+    EXPECT_GE(est, 5s + 4s) << "a's residency, then b's load";
+    // What the scheduler then does: b's load starts no earlier than the estimate said.
+    const auto t0 = r.now();
+    r.arrive(2, B);
+    std::optional<time_point> load_at;
+    for (int i = 0; i < 400 && !load_at; ++i) {
+        auto acts = r.run_for(50ms);
+        if (i == 20) acts = r.finish(1);  // a's request ends after ~1 s
+        if (unloads(acts, A)) acts = r.unloaded(A);
+        if (loads(acts, B)) load_at = r.now();
+    }
+    ASSERT_TRUE(load_at);
+    const auto actual = *load_at - t0 + 4s;  // until b is loaded
+    EXPECT_LE(actual, est + 200ms) << "the estimate was optimistic";
+    EXPECT_GE(actual, est - 2s) << "the estimate was far too pessimistic";
+}
+
 }  // namespace
 }  // namespace swapgate::routing::test
