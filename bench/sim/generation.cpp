@@ -250,7 +250,8 @@ net::awaitable<outcome> run_embeddings(app& a, client_io& io, const embed_reques
     if (auto early = co_await admit_request(a, io, r.sim, model, keep_alive, slot, book)) co_return *early;
     const model_spec& spec = a.registry().spec(model);
     net::steady_timer t(co_await asio::this_coro::executor);
-    auto cost = std::chrono::milliseconds(spec.embed_call_ms + spec.embed_item_ms * static_cast<int64_t>(r.items.size()));
+    auto cost = std::chrono::microseconds(
+        std::llround(1000.0 * (spec.embed_call_ms + spec.embed_item_ms * static_cast<double>(r.items.size()))));
     if (!co_await wait_until(t, clock::now() + cost)) co_return outcome::cancelled;
     std::vector<std::vector<float>> vectors;
     vectors.reserve(r.items.size());

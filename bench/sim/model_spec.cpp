@@ -49,13 +49,16 @@ std::string set_model_key(model_spec& m, std::string_view key, std::string_view 
         if (!to_double(value, m.tps)) return "bad number for 'tps': " + std::string(value);
         return {};
     }
+    if (key == "embed_call_ms" || key == "embed_item_ms") {
+        double& out = key == "embed_call_ms" ? m.embed_call_ms : m.embed_item_ms;
+        if (!to_double(value, out)) return "bad number for '" + std::string(key) + "': " + std::string(value);
+        return {};
+    }
     int64_t n = 0;
     if (!to_int(value, n)) return "bad integer for '" + std::string(key) + "': " + std::string(value);
     if (key == "load_ms") m.load_ms = n;
     else if (key == "ttft_ms") m.ttft_ms = n;
     else if (key == "slots") m.slots = static_cast<int>(n);
-    else if (key == "embed_call_ms") m.embed_call_ms = n;
-    else if (key == "embed_item_ms") m.embed_item_ms = n;
     else if (key == "memory_mb") m.memory_mb = n;
     else if (key == "dims") m.dims = static_cast<int>(n);
     else if (key == "loaded") m.loaded = n != 0;

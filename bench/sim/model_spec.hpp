@@ -15,8 +15,8 @@ struct model_spec {
     int64_t ttft_ms = 0;        // time from slot grant to the first token
     double tps = 0;             // tokens per second; 0 = no delay between tokens
     int slots = 4;              // parallel requests; the rest wait FIFO
-    int64_t embed_call_ms = 0;  // embeddings: fixed cost per call ...
-    int64_t embed_item_ms = 0;  // ... plus this per input item
+    double embed_call_ms = 0;  // embeddings: fixed cost per call ... (fractions allowed: 0.2)
+    double embed_item_ms = 0;  // ... plus this per input item
     int64_t memory_mb = 1000;   // simulated weight size
     int dims = 256;             // embedding dimension
     bool loaded = true;         // true: loads at start, llama-server style; false: on demand, Ollama style

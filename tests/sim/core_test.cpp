@@ -81,6 +81,12 @@ TEST(SimSpec, AllKeys) {
     EXPECT_EQ(m.value.reply_tokens, 7);
     EXPECT_EQ(m.value.sleep_ms, 5);
     EXPECT_EQ(m.value.wake_ms, 6);
+    // Embedding costs take fractions of a millisecond (5 ms + 0.2 ms per input).
+    auto f = parse_model_spec("e,embed_call_ms=5,embed_item_ms=0.2");
+    ASSERT_TRUE(f) << f.error;
+    EXPECT_DOUBLE_EQ(f.value.embed_item_ms, 0.2);
+    EXPECT_FALSE(parse_model_spec("e,embed_item_ms=-0.5"));
+    EXPECT_FALSE(parse_model_spec("e,embed_item_ms=fast"));
 }
 
 TEST(SimSpec, Errors) {
