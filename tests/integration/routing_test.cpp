@@ -744,5 +744,60 @@ TEST(Routing, AFailedBatchFallsDownTheChain) {
     EXPECT_EQ(metric_value(metrics_of(proxy->port()), R"(swapgate_fallbacks_total{model="emb",trigger="status_5xx"})"), 1);
 }
 
+// ---- more triggers: a header timeout, a failed load, a full queue -------------------------------
+
+TEST(Routing, AHeaderTimeoutFallsOver) {
+    scripted_upstream slow;  // says nothing for 3 s: past the backend's first_byte timeout
+    scripted_upstream::reply late;
+    late.parts.push_back({"", 3000ms});
+    late.parts.push_back({http_reply(200, "application/json", completion_json("late", "too late")), 0ms});
+    slow.push(late);
+    auto sim = start_sim();
+    auto proxy = start_proxy("backends:\n" +
+                             backend("localb", url_of(slow.port()), "    timeouts: {first_byte: 300ms}\n") +
+                             backend("hostedb", url_of(sim->port())) +
+                             "models:\n  - {name: local, backend: localb, fallback: [hosted]}\n"
+                             "  - {name: hosted, backend: hostedb}\n");
+    auto r = post_chat(proxy->port(), chat_body("local", false));
+    ASSERT_EQ(r.status, 200) << r.body << "\n" << proxy->output();
+    EXPECT_TRUE(has(route_of(r), "failed=local:timeout; served_by=hosted")) << route_of(r);
+    EXPECT_FALSE(has(r.body, "too late")) << r.body;
+    EXPECT_EQ(metric_value(metrics_of(proxy->port()), R"(swapgate_fallbacks_total{model="local",trigger="timeout"})"), 1);
+}
+
+TEST(Routing, AModelThatCannotBeLoadedFallsOver) {
+    auto sim = start_sim();
+    swap::gate g(swap::devices_yaml(8000) + swap::scheduler_yaml() + "backends:\n" +
+                 backend("hostedb", url_of(sim->port())) + "models:\n" +
+                 swap::process_model("local", "sh -c 'echo no model file; exit 3'", 4000, "fallback: [hosted]") +
+                 "  - name: hosted\n    backend: hostedb\n");
+    auto r = g.chat("local");
+    ASSERT_EQ(r.status, 200) << r.body << "\n" << g.log_tail();
+    EXPECT_TRUE(has(route_of(r), "failed=local:model_unavailable; served_by=hosted")) << route_of(r);
+    EXPECT_EQ(sim_requests(sim->port()), 1);
+}
+
+TEST(Routing, AFullQueueFallsOver) {
+    swap::marker_guard mk;
+    auto sim = start_sim();
+    swap::gate g(swap::devices_yaml(8000) + swap::scheduler_yaml() + "backends:\n" +
+                 backend("hostedb", url_of(sim->port())) + "models:\n" +
+                 swap::process_model("local", swap::sim_command(mk.marker, "local", "load_ms=3000"), 4000,
+                                     "max_queue: 1\nmax_local_wait: 60s\nfallback: [hosted]") +
+                 "  - name: hosted\n    backend: hostedb\n");
+    // The first request queues for the load and fills the queue...
+    auto first = std::async(std::launch::async, [&] { return g.chat("local", "", false, 20s); });
+    ASSERT_TRUE(g.wait_status([](const json& s) { return swap::gate::entry(s, "local").value("queued", 0) == 1; }, 5s))
+        << g.status().dump(2);
+    // ...so the second goes to the next hop at once.
+    auto r = g.chat("local");
+    ASSERT_EQ(r.status, 200) << r.body << "\n" << g.log_tail();
+    EXPECT_TRUE(has(route_of(r), "failed=local:queue_full; served_by=hosted")) << route_of(r);
+    auto r1 = first.get();
+    EXPECT_EQ(r1.status, 200) << r1.body;
+    EXPECT_EQ(route_of(r1), "model=local; rule=name");
+    EXPECT_EQ(sim_requests(sim->port()), 1);
+}
+
 }  // namespace
 }  // namespace swapgate::test
