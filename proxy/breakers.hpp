@@ -1,11 +1,13 @@
 // The circuit breakers of the backends (routing/breaker.hpp), shared by all
-// sessions behind one mutex, with their state in the metrics.
+// sessions behind one mutex, with their state in the metrics; and each
+// backend's recent time to first byte, for wait-or-go-remote.
 #pragma once
 #include "proxy/metrics.hpp"
 #include "routing/breaker.hpp"
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace swapgate::proxy {
@@ -34,6 +36,20 @@ public:
         std::lock_guard lock(mu_);
         get(backend).abandoned();
     }
+    // A successful exchange's time from sending the request to the first
+    // response byte (the whole answer when not streamed), in ms.
+    void first_byte(const std::string& backend, double ms) {
+        std::lock_guard lock(mu_);
+        auto [it, fresh] = first_byte_ms_.emplace(backend, ms);
+        if (!fresh) it->second += 0.2 * (ms - it->second);  // moving average, ~the last 5 answers
+    }
+    // The moving average; nullopt before the backend's first answer.
+    std::optional<double> expected_first_byte_ms(const std::string& backend) {
+        std::lock_guard lock(mu_);
+        auto it = first_byte_ms_.find(backend);
+        if (it == first_byte_ms_.end()) return std::nullopt;
+        return it->second;
+    }
     std::string state(const std::string& backend) {
         std::lock_guard lock(mu_);
         return std::string(routing::to_string(get(backend).current(std::chrono::steady_clock::now())));
@@ -44,6 +60,7 @@ private:
     metrics& m_;
     std::mutex mu_;
     std::map<std::string, routing::circuit_breaker> by_backend_;
+    std::map<std::string, double> first_byte_ms_;
 
     routing::circuit_breaker& get(const std::string& name) {
         auto it = by_backend_.find(name);

@@ -14,23 +14,32 @@ namespace asio = net::asio;
 namespace {
 
 // Go to a remote hop instead of waiting for this model to load? Only when a
-// later hop is on a backend swapgate does not manage, its breaker lets it
-// through, and the expected local wait is above the model's max_local_wait.
-bool prefer_remote(const proxy_state& st, const std::vector<const config::model*>& chain, size_t i, std::string& why) {
+// later hop is on a backend swapgate does not manage, the expected local wait
+// is above the model's max_local_wait, and above what the remote hop has
+// recently taken to its first byte (when it has answered before): going
+// remote must be faster, not just within the user's patience.
+bool prefer_remote(proxy_state& st, const std::vector<const config::model*>& chain, size_t i, std::string& why) {
     const auto& m = *chain[i];
     if (!st.swap || !st.swap->managed(&m)) return false;
     auto snap = st.swap->residency(&m);
     if (snap.ready) return false;
-    bool remote_later = false;
-    for (size_t j = i + 1; j < chain.size() && !remote_later; ++j) remote_later = !st.swap->managed(chain[j]);
-    if (!remote_later) return false;
+    const config::model* remote = nullptr;
+    for (size_t j = i + 1; j < chain.size() && !remote; ++j)
+        if (!st.swap->managed(chain[j])) remote = chain[j];
+    if (!remote) return false;
     const auto& rs = st.cfg->routing;
     auto limit = rs.fallback.default_max_local_wait;
     if (auto it = rs.models.find(m.name); it != rs.models.end() && it->second.max_local_wait) limit = *it->second.max_local_wait;
     if (snap.expected_wait <= limit) return false;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "remote-instead-of-wait=%.1fs>%.1fs", snap.expected_wait.count() / 1000.0,
-                  limit.count() / 1000.0);
+    auto remote_ms = st.breakers->expected_first_byte_ms(remote->backend);
+    if (remote_ms && static_cast<double>(snap.expected_wait.count()) <= *remote_ms) return false;
+    char buf[128];
+    if (remote_ms)
+        std::snprintf(buf, sizeof buf, "remote-instead-of-wait=%.1fs>%.1fs,remote~%.1fs", snap.expected_wait.count() / 1000.0,
+                      limit.count() / 1000.0, *remote_ms / 1000.0);
+    else
+        std::snprintf(buf, sizeof buf, "remote-instead-of-wait=%.1fs>%.1fs", snap.expected_wait.count() / 1000.0,
+                      limit.count() / 1000.0);
     why = buf;
     return true;
 }

@@ -374,6 +374,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     rec.upstream_model = m.upstream_model;
     rec.status = 0;
     rec.error.clear();
+    rec.ttfb_ms = -1;  // this hop's, not a failed earlier one's
 
     std::shared_ptr<swap_ticket> ticket;
     std::shared_ptr<backend_pool> pool_ref;
@@ -432,6 +433,7 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
     x.can_fallback = can_fallback;
     if (ticket) ticket->call = &call;
     if (auto* sink = h.conn.sink()) sink->exchange(&watch);
+    const double hop_started_ms = ms_since(h.t0);  // after admission and earlier hops
     co_await run_exchange(x);
     if (auto* sink = h.conn.sink()) sink->exchange(nullptr);
     watch.finish();
@@ -443,6 +445,8 @@ net::awaitable<hop_result> run_hop(hop_ctx& h, const config::model& m, bool can_
         co_return hop_result::client_gone;
     }
     st.breakers->record(m.backend, !backend_failed(x));
+    if (!x.failed && rec.status / 100 == 2 && rec.ttfb_ms >= hop_started_ms)
+        st.breakers->first_byte(m.backend, rec.ttfb_ms - hop_started_ms);
     if (x.failed) {
         h.trigger = x.trigger;
         co_return hop_result::failed;

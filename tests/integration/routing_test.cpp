@@ -587,6 +587,26 @@ TEST(Routing, AShortEnoughLocalLoadIsWaitedFor) {
     EXPECT_LE(metric_value(m, R"(swapgate_remote_instead_of_wait_total{model="local"})"), 0) << m;
 }
 
+TEST(Routing, ARemoteHopSlowerThanTheLocalWaitIsNotTaken) {
+    swap::marker_guard mk;
+    auto sim = start_sim();
+    // The local model's expected wait (~2 s: window + load_cost) is above its
+    // max_local_wait (1 s)...
+    swap::gate g(swap::devices_yaml(8000) + swap::scheduler_yaml() + "backends:\n" +
+                 backend("hostedb", url_of(sim->port())) + "models:\n" +
+                 swap::process_model("local", swap::sim_command(mk.marker, "local", "load_ms=1500"), 4000,
+                                     "load_cost: 2s\nmax_local_wait: 1s\nfallback: [hosted]") +
+                 "  - name: hosted\n    backend: hostedb\n");
+    // ...but the hosted API has just taken 3.5 s to its first byte.
+    auto slow = g.chat("hosted", R"("sim":{"first_byte_delay_ms":3500})", false, 20s);
+    ASSERT_EQ(slow.status, 200) << slow.body;
+    auto r = g.chat("local", "", false, 20s);
+    ASSERT_EQ(r.status, 200) << r.body << "\n" << g.log_tail();
+    EXPECT_EQ(route_of(r), "model=local; rule=name") << "went remote although the remote hop is slower";
+    EXPECT_EQ(sim_requests(sim->port()), 1);
+    EXPECT_EQ(g.state("local"), "loaded");
+}
+
 // An open breaker whose cooldown passed lets one probe through; when that hop
 // is then skipped to go remote instead of waiting for a load, the probe was never
 // sent, and the breaker must not stay waiting for its outcome forever. Two
