@@ -6,6 +6,7 @@
 #include "cache/request_key.hpp"
 #include "proxy/cache/response_cache.hpp"
 #include "proxy/cache/semantic_tier.hpp"
+#include "proxy/json_scan.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -140,6 +141,24 @@ net::awaitable<bool> embeddings_prepare(proxy_state& st, client_conn& conn, cons
     co_return false;
 }
 
+// Without a DOM: could the (validated) body be deterministic sampling, a
+// temperature of 0 or an integer seed? When not, the deterministic mode
+// bypasses it, and most requests are answered that way without the cost of a
+// parse (cache::deterministic_request decides the rest when it could be).
+bool could_be_deterministic(std::string_view body) {
+    auto root = json_scan::root(body);
+    if (root.type() != json_scan::kind::object) return true;  // decide() says why not
+    if (auto seed = root.member("seed"); seed && seed->is_integer()) return true;
+    auto t = root.member("temperature");
+    if (!t || t->type() != json_scan::kind::number) return false;
+    // The digits of a JSON number are all zero when its value is (0, -0, 0.0, 0e5).
+    for (char c : t->text) {
+        if (c == 'e' || c == 'E') break;
+        if (c >= '1' && c <= '9') return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 std::string with_include_usage(const std::string& body) {
@@ -172,6 +191,12 @@ net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const inc
     if (cc.settings->mode == cache::cache_mode::off) {
         cc.header = cache::status_header_value(cache::cache_status::off);
         st.stats.cache_lookups.add({model.name, "off"});
+        co_return false;
+    }
+    if (cc.settings->mode == cache::cache_mode::deterministic && ep != endpoint::embeddings &&
+        !could_be_deterministic(req.body)) {
+        cc.header = cache::status_header_value(cache::cache_status::bypass);
+        st.stats.cache_lookups.add({model.name, "bypass"});
         co_return false;
     }
     json body = json::parse(req.body, nullptr, false);
