@@ -55,6 +55,11 @@ struct serving_settings {
     std::string health_path = "/health";     // polled until 200 after a start
     duration load_timeout{std::chrono::seconds(300)};
     duration stop_timeout{std::chrono::seconds(10)};  // SIGTERM, then SIGKILL
+    // ollama, and vllm-sleep without a command: while loaded, the server is
+    // checked this often (Ollama's /api/ps must list the model; vLLM's
+    // health_path must answer 200); two failed checks in a row count as a
+    // crash. 0 = never.
+    duration watch_interval{std::chrono::seconds(5)};
     std::string device;                // default: the first device
     long long memory_mb = 0;           // 0: estimated from `gguf` (see gguf_estimate)
     std::string gguf;                  // model file for the estimate

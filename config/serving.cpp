@@ -10,7 +10,7 @@ namespace swapgate::config {
 const std::initializer_list<const char*> serving_keys = {
     "driver",  "command",     "env",     "health_path",   "load_timeout", "stop_timeout",  "device",
     "memory_mb", "gguf",      "context", "pinned",        "preload",      "slots",         "ttl",
-    "max_queue", "queue_timeout", "min_residency", "load_cost", "sleep_level", "timeouts"};
+    "max_queue", "queue_timeout", "min_residency", "load_cost", "sleep_level", "timeouts", "watch_interval"};
 
 const char* driver_name(driver_kind d) {
     switch (d) {
@@ -81,6 +81,7 @@ void read_serving(yaml_reader& r, const YAML::Node& n, const std::string& path, 
         positive(r, child_path(path, "load_timeout"), s.load_timeout, false);
     if (r.read_duration(n["stop_timeout"], child_path(path, "stop_timeout"), s.stop_timeout))
         positive(r, child_path(path, "stop_timeout"), s.stop_timeout, false);
+    r.read_duration(n["watch_interval"], child_path(path, "watch_interval"), s.watch_interval);
     r.read_string(n["device"], child_path(path, "device"), s.device);
     r.read_int(n["memory_mb"], child_path(path, "memory_mb"), 0, 1ll << 30, s.memory_mb);
     r.read_string(n["gguf"], child_path(path, "gguf"), s.gguf);

@@ -3,6 +3,7 @@
 // to sleep and woken), static (always running; nothing to do).
 #include "proxy/swap/driver.hpp"
 #include "proxy/swap/http_probe.hpp"
+#include "proxy/swap/liveness_watch.hpp"
 #include "proxy/swap/managed_child.hpp"
 #include "proxy/request_log.hpp"
 
@@ -72,7 +73,15 @@ private:
 class ollama_driver final : public model_driver {
 public:
     ollama_driver(const config::model& m, driver_context ctx)
-        : model_driver(asio::make_strand(ctx.ioc)), m_(m), pool_(ctx.configured_pool) {}
+        : model_driver(asio::make_strand(ctx.ioc)),
+          m_(m),
+          pool_(ctx.configured_pool),
+          live_(ex_,
+                {liveness_watch::check::ollama_ps, pool_, m.upstream_model, m.serving.device == "cpu", "",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(m.serving.watch_interval)},
+                [this](std::string why) {
+                    if (on_crash) on_crash(std::move(why));
+                }) {}
 
     // Ollama may hold the model from before (a previous swapgate loaded it with
     // keep_alive -1): unload it, so that "unloaded" is true.
@@ -94,10 +103,12 @@ public:
         out.ok = true;
         auto mb = co_await resident_mb();  // (GCC 12: no co_await inside a condition)
         if (mb) out.observed_mb = *mb;
+        live_.loaded();
         co_return out;
     }
 
     net::awaitable<void> unload(int) override {
+        live_.unloading();
         nlohmann::json req{{"model", m_.upstream_model}, {"keep_alive", 0}, {"stream", false}};
         auto r = co_await http_probe(*pool_, "POST", "/api/generate", req.dump(), m_.serving.stop_timeout);
         if (!r.ok()) log_event("warn", "unload", "model '" + m_.name + "': Ollama unload: " + r.describe());
@@ -120,24 +131,12 @@ private:
     config::model m_;
     std::shared_ptr<backend_pool> pool_;
 
+    liveness_watch live_;
+
     // The model's size in MB as /api/ps reports it (VRAM, or all of it on cpu);
     // nullopt when it is not resident or Ollama does not answer.
     net::awaitable<std::optional<long long>> resident_mb() {
-        auto r = co_await http_probe(*pool_, "GET", "/api/ps", "", 2s);
-        if (!r.ok()) co_return std::nullopt;
-        auto j = nlohmann::json::parse(r.body, nullptr, false);
-        if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) co_return std::nullopt;
-        const std::string& want = m_.upstream_model;
-        std::string want_tagged = want.find(':') == std::string::npos ? want + ":latest" : want;
-        for (const auto& e : j["models"]) {
-            if (!e.is_object()) continue;
-            std::string name = e.value("name", std::string()), model = e.value("model", std::string());
-            if (name != want && name != want_tagged && model != want && model != want_tagged) continue;
-            const char* key = m_.serving.device == "cpu" ? "size" : "size_vram";
-            long long bytes = e.contains(key) && e[key].is_number() ? e[key].get<long long>() : 0;
-            co_return bytes > 0 ? bytes / (1024 * 1024) : 0;
-        }
-        co_return std::nullopt;
+        return ollama_resident_mb(pool_, m_.upstream_model, m_.serving.device == "cpu");
     }
 };
 
@@ -148,7 +147,18 @@ private:
 class vllm_sleep_driver final : public model_driver {
 public:
     vllm_sleep_driver(const config::model& m, driver_context ctx)
-        : model_driver(asio::make_strand(ctx.ioc)), m_(m), pool_(ctx.configured_pool), child_(ex_, m.name) {
+        : model_driver(asio::make_strand(ctx.ioc)),
+          m_(m),
+          pool_(ctx.configured_pool),
+          child_(ex_, m.name),
+          // An external server (no command) is watched; one swapgate started is a child.
+          live_(ex_,
+                {liveness_watch::check::health, pool_, "", false, m.serving.health_path,
+                 m.serving.command.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(m.serving.watch_interval)
+                                           : std::chrono::milliseconds(0)},
+                [this](std::string why) {
+                    if (on_crash) on_crash(std::move(why));
+                }) {
         child_.on_unexpected_exit = [this](std::string why) {
             if (on_crash) on_crash(std::move(why));
         };
@@ -190,10 +200,12 @@ public:
             co_return out;
         }
         out.ok = true;
+        live_.loaded();
         co_return out;
     }
 
     net::awaitable<void> unload(int sleep_level) override {
+        live_.unloading();
         int level = sleep_level > 0 ? sleep_level : m_.serving.sleep_level;
         auto r = co_await http_probe(*pool_, "POST", "/sleep?level=" + std::to_string(level), "", m_.serving.stop_timeout);
         if (r.ok()) co_return;
@@ -209,6 +221,7 @@ private:
     config::model m_;
     std::shared_ptr<backend_pool> pool_;
     managed_child child_;
+    liveness_watch live_;
 };
 
 class static_driver final : public model_driver {

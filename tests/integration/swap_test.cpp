@@ -460,6 +460,46 @@ TEST(Swap, OllamaDriverLoadsAndUnloadsThroughTheApi) {
     EXPECT_EQ(g.model("o").value("load_count", -1), 2);
 }
 
+// No child process tells swapgate that an Ollama server died or dropped the
+// model: the driver polls /api/ps while the model is loaded (watch_interval).
+TEST(Swap, OllamaServerThatDiesIsNoticedAndTheModelCountsAsUnloaded) {
+    auto sim = start_sim({"--model", "o,loaded=0,load_ms=100,memory_mb=3000"});
+    gate g(devices_yaml(8000) + scheduler_yaml() + "backends:\n  ollama_sim:\n    url: " + url_of(sim->port()) +
+           "\nmodels:\n  - name: o\n    driver: ollama\n    backend: ollama_sim\n    memory_mb: 3000\n"
+           "    load_cost: 1s\n    min_residency: 0s\n    watch_interval: 200ms\n");
+    ASSERT_EQ(g.chat("o").status, 200) << g.log_tail();
+    EXPECT_EQ(g.state("o"), "loaded");
+    // Still loaded after several checks while Ollama is well.
+    std::this_thread::sleep_for(700ms);
+    EXPECT_EQ(g.state("o"), "loaded") << g.log_tail();
+    sim->signal(SIGKILL);
+    sim->wait_exit(2s);
+    ASSERT_TRUE(g.wait_status([](const json& s) { return gate::entry(s, "o").value("state", "") != "loaded"; }, 5s))
+        << "the model still shows as loaded after its Ollama server died:\n" << g.model("o").dump(2);
+    EXPECT_EQ(g.status()["counters"].value("crashes", -1), 1);
+    EXPECT_NE(g.log_tail().find("no longer listed by Ollama"), std::string::npos) << g.log_tail();
+    // The next request tries to load it again, and says why it cannot.
+    auto r = g.chat("o");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("Ollama did not load"), std::string::npos) << r.body;
+}
+
+TEST(Swap, ExternalVllmServerThatDiesIsNoticed) {
+    auto sim = start_sim({"--model", "v,loaded=1,load_ms=0,sleep_ms=20,wake_ms=20,memory_mb=3000"});
+    gate g(devices_yaml(8000) + scheduler_yaml() + "backends:\n  vllm_sim:\n    url: " + url_of(sim->port()) +
+           "\nmodels:\n  - name: v\n    driver: vllm-sleep\n    backend: vllm_sim\n    memory_mb: 3000\n"
+           "    load_cost: 1s\n    min_residency: 0s\n    watch_interval: 200ms\n");
+    ASSERT_TRUE(eventually([&] { return is_sleeping(sim->port()); }, 5s));
+    ASSERT_EQ(g.chat("v").status, 200) << g.log_tail();
+    EXPECT_EQ(g.state("v"), "loaded");
+    sim->signal(SIGKILL);
+    sim->wait_exit(2s);
+    ASSERT_TRUE(g.wait_status([](const json& s) { return gate::entry(s, "v").value("state", "") != "loaded"; }, 5s))
+        << g.model("v").dump(2);
+    EXPECT_EQ(g.status()["counters"].value("crashes", -1), 1);
+    EXPECT_NE(g.log_tail().find("does not answer /health"), std::string::npos) << g.log_tail();
+}
+
 // ---- 12. vLLM sleep mode ---------------------------------------------------------------------------
 
 TEST(Swap, VllmSleepDriverSleepsAtStartWakesOnDemandAndSleepsOnUnload) {

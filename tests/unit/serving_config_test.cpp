@@ -45,6 +45,7 @@ models:
     upstream_model: "llama3.2:3b"
     device: cpu
     memory_mb: 3000
+    watch_interval: 2s
   - name: plain
     backend: ollama
 )";
@@ -80,6 +81,8 @@ TEST(ServingConfig, ReadsDevicesSchedulerAndModelKeys) {
     EXPECT_EQ(c.backends.at("qwen").timeouts.first_byte.count(), 10000);
     EXPECT_EQ(c.models[1].serving.driver, driver_kind::ollama);
     EXPECT_EQ(c.models[1].serving.device, "cpu");
+    EXPECT_EQ(c.models[1].serving.watch_interval.count(), 2000);
+    EXPECT_EQ(c.models[0].serving.watch_interval.count(), 5000);  // the default
     EXPECT_FALSE(c.models[2].managed());
 }
 
@@ -114,6 +117,7 @@ models:
   - {name: stray, backend: b, memory_mb: 10}
   - {name: both, driver: process, command: "x", memory_mb: 10, backend: b}
   - {name: ol, driver: ollama, memory_mb: 10}
+  - {name: w, driver: ollama, backend: b, memory_mb: 10, watch_interval: often}
 )");
     EXPECT_FALSE(r.cfg);
     EXPECT_TRUE(has_error(r, "models[0].memory_mb: 9000 MB does not fit device 'gpu0'")) << all(r);
@@ -124,6 +128,7 @@ models:
     EXPECT_TRUE(has_error(r, "models[5].driver: required with residency keys")) << all(r);
     EXPECT_TRUE(has_error(r, "models[6].backend: a 'process' model runs its own server")) << all(r);
     EXPECT_TRUE(has_error(r, "models[7].backend: required for driver 'ollama'")) << all(r);
+    EXPECT_TRUE(has_error(r, "models[8].watch_interval: expected a duration")) << all(r);
 }
 
 TEST(ServingConfig, DevicesAreRequiredAndPolicyChecked) {
