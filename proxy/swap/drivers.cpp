@@ -2,6 +2,7 @@
 // ollama (load/unload through Ollama's API), vllm-sleep (one vLLM server put
 // to sleep and woken), static (always running; nothing to do).
 #include "proxy/swap/driver.hpp"
+#include "proxy/swap/gpu_memory.hpp"
 #include "proxy/swap/http_probe.hpp"
 #include "proxy/swap/liveness_watch.hpp"
 #include "proxy/swap/managed_child.hpp"
@@ -46,6 +47,14 @@ public:
         if (m_.serving.device == "cpu") {
             long long rss = child_.rss_mb();
             if (rss > m_.serving.memory_mb) out.observed_mb = rss;
+        } else {
+            // On a GPU, what nvidia-smi reports for the server's processes (when it is installed).
+            auto gpu = co_await gpu_memory_mb(child_.pid());
+            if (gpu) {
+                out.observed_mb = *gpu;
+                log_event("info", "load", "model '" + m_.name + "': nvidia-smi reports " + std::to_string(*gpu) +
+                                              " MB on the GPU (configured " + std::to_string(m_.serving.memory_mb) + " MB)");
+            }
         }
         co_return out;
     }

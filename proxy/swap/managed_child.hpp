@@ -33,6 +33,7 @@ public:
 
     bool running() const { return child_ && !exited_; }
     long long rss_mb() const { return running() ? child_->rss_mb() : 0; }
+    pid_t pid() const { return running() ? child_->pid() : -1; }
     // The last lines the server printed (for error messages).
     std::string tail() const;
     // Called when the process exits while nobody asked it to.

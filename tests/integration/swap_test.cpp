@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 
@@ -421,6 +422,33 @@ TEST(Swap, SigtermOfSwapgateStopsItsModelServers) {
     EXPECT_EQ(g.proc().wait_exit(15s), 0) << g.log_tail();
     EXPECT_TRUE(eventually([&] { return !pid_alive(sa->pid) && !pid_alive(sb->pid); }, 3s));
     EXPECT_TRUE(mk.procs().empty());
+}
+
+// On a GPU device the memory a process model really holds is read from
+// nvidia-smi after its load. This machine has no GPU: a stand-in nvidia-smi on
+// the PATH answers the compute-apps query for the model server's pid.
+TEST(Swap, NvidiaSmiReportReplacesTheConfiguredMemory) {
+    marker_guard mk;
+    std::string dir = temp_dir();
+    write_file(dir + "/nvidia-smi",
+               "#!/bin/sh\n"
+               "case \"$*\" in *query-compute-apps=pid,used_memory*) ;; *) exit 1 ;; esac\n"
+               "for f in /proc/[0-9]*/cmdline; do\n"
+               "  if tr '\\000' ' ' < \"$f\" 2>/dev/null | grep -q -- '" + mk.marker + "-a,'; then\n"
+               "    p=${f#/proc/}; echo \"${p%/cmdline}, 4321\"\n"
+               "  fi\n"
+               "done\n"
+               "echo \"1, 999\"\n");
+    ASSERT_EQ(::chmod((dir + "/nvidia-smi").c_str(), 0755), 0);
+    std::string old_path = ::getenv("PATH") ? ::getenv("PATH") : "";
+    ::setenv("PATH", (dir + ":" + old_path).c_str(), 1);
+    gate g(devices_yaml(8000) + scheduler_yaml() + "models:\n" +
+           process_model("a", sim_command(mk.marker, "a", "load_ms=50"), 5000));
+    ::setenv("PATH", old_path.c_str(), 1);
+    ASSERT_EQ(g.chat("a").status, 200) << g.log_tail();
+    auto m = g.model("a");
+    EXPECT_EQ(m.value("memory_observed_mb", -1), 4321) << m.dump(2);
+    EXPECT_NE(g.log_tail().find("nvidia-smi reports 4321 MB"), std::string::npos) << g.log_tail();
 }
 
 // ---- 11. Ollama ------------------------------------------------------------------------------------
