@@ -314,6 +314,25 @@ std::optional<value> value::array_cursor::next() {
     return v;
 }
 
+value::member_cursor value::members() const {
+    if (type() != kind::object) return {text, npos};
+    size_t i = skip_ws(text, 1);
+    return {text, i < text.size() && text[i] == '"' ? i : npos};
+}
+
+std::optional<std::pair<std::string_view, value>> value::member_cursor::next() {
+    if (pos == npos || pos >= text.size()) return std::nullopt;
+    size_t kend = string_end(text, pos);
+    std::string_view key = text.substr(pos + 1, kend - pos - 2);
+    size_t i = skip_ws(text, kend);
+    i = skip_ws(text, i + 1);  // ':'
+    size_t vend = value_end(text, i);
+    value v{text.substr(i, vend - i)};
+    i = skip_ws(text, vend);
+    pos = (i < text.size() && text[i] == ',') ? skip_ws(text, i + 1) : npos;
+    return std::make_pair(key, v);
+}
+
 size_t value::size() const {
     size_t n = 0;
     if (type() == kind::array) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace swapgate::proxy::json_scan {
 
@@ -35,6 +36,14 @@ struct value {
         std::optional<value> next();
     };
     array_cursor elements() const;
+    // Object members, in order: the key as written between its quotes (escapes
+    // not decoded) and the value.
+    struct member_cursor {
+        std::string_view text;
+        size_t pos = 0;  // next key's opening quote, or npos at the end
+        std::optional<std::pair<std::string_view, value>> next();
+    };
+    member_cursor members() const;
     size_t size() const;          // elements of an array or members of an object
     bool as_bool() const { return text == "true"; }
     bool is_integer() const;      // a number without fraction or exponent

@@ -1,6 +1,9 @@
 #include "proxy/json_scan.hpp"
 
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -96,6 +99,19 @@ TEST(JsonScan, CursorReadsMembersAndElements) {
     EXPECT_FALSE(root("[]").elements().next());
     EXPECT_TRUE(root("3").is_integer());
     EXPECT_FALSE(root("3.0").is_integer());
+    // Members in order, keys as written, duplicates included.
+    auto ms = r.members();
+    std::vector<std::string> keys, values;
+    for (auto m = ms.next(); m; m = ms.next()) {
+        keys.emplace_back(m->first);
+        values.emplace_back(m->second.text);
+    }
+    EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "a", "esc"}));
+    EXPECT_EQ(values[0], "1");
+    EXPECT_EQ(values[2], "\"last\"");
+    EXPECT_FALSE(root("{}").members().next());
+    EXPECT_FALSE(root(" { } ").members().next());
+    EXPECT_FALSE(root("[1]").members().next());
 }
 
 }  // namespace
