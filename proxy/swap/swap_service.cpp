@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 
 namespace swapgate::proxy {
@@ -18,24 +19,47 @@ namespace {
 double seconds_since(sclock::time_point t) { return std::chrono::duration<double>(sclock::now() - t).count(); }
 
 // The client of a queued request: readable means it sent more (a pipelined
-// request: it is still there) or closed (gone).
-bool peer_closed(net::tcp_stream::socket_type& s) {
-    char c;
-    ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+// request: it is still there) or closed (gone). POLLRDHUP tells a closed peer
+// even when a pipelined request is still unread in the socket.
+bool peer_gone(net::tcp_stream::socket_type& s) {
+    pollfd p{s.native_handle(), POLLRDHUP, 0};
+    int n = ::poll(&p, 1, 0);
+    if (n < 0) return errno != EINTR;
+    return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+void leave_if_gone(const std::shared_ptr<swap_ticket>& t, net::tcp_stream::socket_type& client) {
+    if (!peer_gone(client)) return;
+    t->client_gone = true;
+    t->wake.cancel();
+}
+
+// With a pipelined request unread, the socket stays readable: wait_read says
+// nothing more, so check every 250 ms until the request leaves the queue.
+void recheck_later(std::shared_ptr<swap_ticket> t, net::tcp_stream::socket_type* client) {
+    auto timer = std::make_shared<net::steady_timer>(t->ex, std::chrono::milliseconds(250));
+    timer->async_wait([t, client, timer](const net::error_code& ec) {
+        // Once admit() returned the ticket is no longer waiting: the socket is not touched.
+        if (ec || t->st != swap_ticket::state::waiting || t->client_gone) return;
+        leave_if_gone(t, *client);
+        if (!t->client_gone) recheck_later(t, client);
+    });
 }
 
 void watch_client(std::shared_ptr<swap_ticket> t, net::tcp_stream::socket_type* client) {
     t->watching_client = true;
     client->async_wait(net::tcp_stream::socket_type::wait_read, [t, client](const net::error_code& ec) {
-        t->watching_client = false;
         if (t->st != swap_ticket::state::waiting) return;
-        if (ec || peer_closed(*client)) {
+        if (ec) {
+            t->watching_client = false;
             t->client_gone = true;
             t->wake.cancel();
+            return;
         }
+        leave_if_gone(t, *client);
         // Otherwise a pipelined request is waiting to be read: the client is
-        // still there, and the socket stays readable, so stop watching.
+        // still there; watch it by polling (watching_client stays set).
+        if (!t->client_gone) recheck_later(t, client);
     });
 }
 

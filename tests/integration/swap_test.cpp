@@ -393,6 +393,32 @@ TEST(Swap, ClientLeavingWhileItsModelLoadsLetsTheLoadFinishHarmlessly) {
     EXPECT_EQ(sim_stats(port_of(*srv)).value("requests", -1), 0);
 }
 
+// A client that pipelined its next request keeps its socket readable: the
+// departure must still be noticed (POLLRDHUP), not only a plain close.
+TEST(Swap, ClientLeavingAfterPipeliningItsNextRequestStillLeavesTheQueue) {
+    marker_guard mk;
+    gate g(devices_yaml(8000) + scheduler_yaml() + "models:\n" +
+           process_model("a", sim_command(mk.marker, "a", "load_ms=3000"), 5000));
+    http_client c(g.port());
+    c.send("POST", "/v1/chat/completions", chat_body("a", false));
+    c.send("POST", "/v1/chat/completions", chat_body("a", false));  // pipelined behind the first
+    ASSERT_TRUE(g.wait_status([](const json& s) {
+        auto m = gate::entry(s, "a");
+        return m.value("state", "") == "loading" && m.value("queued", 0) == 1;
+    }, 5s)) << g.status().dump(2);
+    std::this_thread::sleep_for(300ms);  // the watch has seen the pipelined bytes by now
+    EXPECT_EQ(g.model("a").value("queued", -1), 1) << "a pipelined request is not a departure";
+    c.close();
+    ASSERT_TRUE(g.wait_status([](const json& s) { return gate::entry(s, "a").value("queued", -1) == 0; }, 2s))
+        << g.status().dump(2);
+    EXPECT_EQ(g.state("a"), "loading") << "the queue should have emptied well before the load ends";
+    // The first request left the queue; the pipelined one, read afterwards from
+    // the closed connection, leaves it too (or is never queued).
+    auto counters = g.status()["counters"];
+    EXPECT_GE(counters.value("cancelled_queued", -1), 1);
+    EXPECT_EQ(counters.value("dispatches", -1), 0);
+}
+
 // ---- 10. swapgate's death takes its model servers along -----------------------------------------
 
 TEST(Swap, SigkillOfSwapgateLeavesNoModelServer) {
