@@ -48,6 +48,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import cpu_seconds, free_port  # noqa: E402  (helpers shared by the bench drivers)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_US = 150.0
@@ -86,14 +89,6 @@ def set_affinity(pid, cpus):
             pass
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_port(port, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -106,19 +101,8 @@ def wait_port(port, timeout=10):
 
 
 def cpu_ns(pid):
-    """On-CPU time of all threads of `pid` in ns (/proc/PID/task/*/schedstat; exact, unlike
-    the tick-sampled utime+stime)."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-    except FileNotFoundError:
-        pass
-    return total
+    """On-CPU time of all threads of `pid` in ns (bench/common.py)."""
+    return int(round(cpu_seconds(pid) * 1e9))
 
 
 def machine_ticks():
