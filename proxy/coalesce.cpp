@@ -2,10 +2,6 @@
 
 #include "proxy/exchange_watch.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
 namespace swapgate::proxy {
 
 namespace asio = net::asio;
@@ -23,30 +19,28 @@ void flight::notify(std::unique_lock<std::mutex>& lock) {
     for (auto& w : wake) w();
 }
 
-bool flight::whole(int status, std::string_view content_type, std::string_view body, const header_list& extra) {
-    std::unique_lock lock(mu_);
+bool flight::begin(std::unique_lock<std::mutex>& lock, form kind, int status, std::string_view content_type,
+                   const header_list& extra, std::string_view body) {
     if (kind_ != form::none) return !abandoned_;  // a second answer: the first one stands
-    kind_ = form::whole;
+    kind_ = kind;
     status_ = status;
     content_type_ = content_type;
     headers_ = extra;
     bytes_ = body;
-    ended_ = true;
+    ended_ = kind == form::whole;
     bool ok = !abandoned_;
     notify(lock);
     return ok;
 }
 
+bool flight::whole(int status, std::string_view content_type, std::string_view body, const header_list& extra) {
+    std::unique_lock lock(mu_);
+    return begin(lock, form::whole, status, content_type, extra, body);
+}
+
 bool flight::head(int status, std::string_view content_type, const header_list& extra) {
     std::unique_lock lock(mu_);
-    if (kind_ != form::none) return !abandoned_;
-    kind_ = form::stream;
-    status_ = status;
-    content_type_ = content_type;
-    headers_ = extra;
-    bool ok = !abandoned_;
-    notify(lock);
-    return ok;
+    return begin(lock, form::stream, status, content_type, extra, {});
 }
 
 bool flight::data(std::string_view bytes, bool last) {
@@ -182,10 +176,9 @@ struct departure_watch : std::enable_shared_from_this<departure_watch> {
     void on_readable(const error_code& ec) {
         if (stopped || ec == asio::error::operation_aborted) return;
         if (!ec) {
-            char c;
-            ssize_t n = ::recv(client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return arm();
-            if (n > 0) {
+            auto r = classify_readable(*client);
+            if (r == client_readable::spurious) return arm();
+            if (r == client_readable::more) {
                 stopped = true;  // a pipelined request: stop watching
                 return;
             }

@@ -61,7 +61,10 @@ public:
 private:
     friend class coalescer;
     bool try_listen(int& id);  // false when the flight was abandoned
-    void notify(std::unique_lock<std::mutex>& lock);
+    void notify(std::unique_lock<std::mutex>& lock);  // unlocks
+    // The response's head (and a whole body); false when nobody listens. Unlocks.
+    bool begin(std::unique_lock<std::mutex>& lock, form kind, int status, std::string_view content_type,
+               const header_list& extra, std::string_view body);
 
     void unlist();  // from the coalescer's table: no new caller may join
     const std::weak_ptr<coalescer> owner_;  // (the flight may outlive it at shutdown)

@@ -77,10 +77,9 @@ struct exchange_watch::state : std::enable_shared_from_this<state> {
     void on_readable(const error_code& ec) {
         if (done || ec == asio::error::operation_aborted) return;
         if (!ec) {
-            char c;
-            ssize_t n = ::recv(client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return watch_client();
-            if (n > 0) return;  // a pipelined next request, not a departure: stop watching
+            auto r = classify_readable(*client);
+            if (r == client_readable::spurious) return watch_client();
+            if (r == client_readable::more) return;  // a pipelined next request, not a departure: stop watching
         }
         client_gone = true;  // end of stream or a socket error
         if (call) call->abort();
@@ -91,6 +90,13 @@ struct exchange_watch::state : std::enable_shared_from_this<state> {
         if (at < armed_for) arm();  // later deadlines need no timer operation
     }
 };
+
+client_readable classify_readable(net::tcp_stream::socket_type& client) {
+    char c;
+    ssize_t n = ::recv(client.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return client_readable::spurious;
+    return n > 0 ? client_readable::more : client_readable::gone;
+}
 
 exchange_watch::exchange_watch(asio::any_io_executor strand, const config::timeout_settings& t,
                                net::tcp_stream::socket_type* client, std::chrono::milliseconds client_arm_delay)

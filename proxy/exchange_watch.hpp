@@ -19,6 +19,11 @@ namespace swapgate::proxy {
 class upstream_call;
 using clock = std::chrono::steady_clock;
 
+// What a client socket that polled readable means: nothing after all (wait
+// again), more bytes (a pipelined request: still there), or the end (gone).
+enum class client_readable { spurious, more, gone };
+client_readable classify_readable(net::tcp_stream::socket_type& client);
+
 // Where an exchange stands, for its deadline and for error messages.
 enum class phase { connect, first_byte, body, done };
 const char* phase_text(phase p);

@@ -651,30 +651,47 @@ TEST(Routing, AProbeSkippedForARemoteHopDoesNotWedgeTheBreaker) {
 
 // ---- embeddings batching ------------------------------------------------------
 
-TEST(Routing, EmbeddingsGatherWhileTheBackendIsBusyAndSplitBackInOrder) {
-    // One embeddings call at a time (slots: 1), each taking 1.5 s at the sim, so
-    // requests sent while the first call runs provably gather behind it.
-    auto sim = start_sim({"--model", "e,embed_call_ms=1500,dims=8"});
-    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
-                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
-    auto embed = [&](const std::string& input) {
+// swapgate in front of a sim whose embeddings calls take `call_ms`, model "emb"
+// batched with one call at a time (slots: 1), so requests sent while a call runs
+// gather behind it; the cache is off.
+struct batched_embeddings {
+    std::unique_ptr<child> sim, proxy;
+    explicit batched_embeddings(int call_ms)
+        : sim(start_sim({"--model", "e,embed_call_ms=" + std::to_string(call_ms) + ",dims=8"})),
+          proxy(start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
+                            "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n")) {}
+    // POST /v1/embeddings with `fields` ("input":..., and more) for model emb.
+    http_response embed(const std::string& fields) const {
         http_client c(proxy->port());
-        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":)" + input + "}");
-    };
-    // The first, alone, goes at once.
-    auto first = std::async(std::launch::async, embed, std::string(R"("alpha")"));
-    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+        return c.request("POST", "/v1/embeddings", R"({"model":"emb",)" + fields + "}");
+    }
+    // Starts one request and waits until the sim is busy with it.
+    std::future<http_response> occupy(const std::string& fields) const {
+        auto f = std::async(std::launch::async, [this, fields] { return embed(fields); });
+        EXPECT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+        return f;
+    }
+    std::future<http_response> later(const std::string& fields) const {
+        return std::async(std::launch::async, [this, fields] { return embed(fields); });
+    }
+    int upstream_calls() const { return sim_stats(sim->port()).value("requests", -1); }
+};
+
+TEST(Routing, EmbeddingsGatherWhileTheBackendIsBusyAndSplitBackInOrder) {
+    // Each call takes 1.5 s. The first, alone, goes at once.
+    batched_embeddings b(1500);
+    auto first = b.occupy(R"("input":"alpha")");
     // Three more while it runs: one string, a list of two, one string.
-    std::vector<std::string> inputs{R"("beta")", R"(["gamma","delta"])", R"("epsilon")"};
     std::vector<std::future<http_response>> rest;
-    for (const auto& in : inputs) rest.push_back(std::async(std::launch::async, embed, in));
+    for (const char* in : {R"("input":"beta")", R"("input":["gamma","delta"])", R"("input":"epsilon")"})
+        rest.push_back(b.later(in));
     auto r0 = first.get();
-    ASSERT_EQ(r0.status, 200) << r0.body << "\n" << proxy->output();
+    ASSERT_EQ(r0.status, 200) << r0.body << "\n" << b.proxy->output();
     std::vector<http_response> rs;
     for (auto& f : rest) rs.push_back(f.get());
     // Two upstream calls: the lone one and the gathered batch of four inputs.
-    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 2);
-    auto m = metrics_of(proxy->port());
+    EXPECT_EQ(b.upstream_calls(), 2);
+    auto m = metrics_of(b.proxy->port());
     EXPECT_EQ(metric_value(m, R"(swapgate_embed_batch_size_count{model="emb"})"), 2) << m;
     EXPECT_EQ(metric_value(m, R"(swapgate_embed_batch_size_sum{model="emb"})"), 4) << m;
 
@@ -682,7 +699,7 @@ TEST(Routing, EmbeddingsGatherWhileTheBackendIsBusyAndSplitBackInOrder) {
     // for them directly, and its own usage.
     std::map<std::string, json> direct;  // one call to the sim for all four texts
     {
-        http_client c(sim->port());
+        http_client c(b.sim->port());
         auto r = c.request("POST", "/v1/embeddings", R"({"model":"e","input":["beta","gamma","delta","epsilon"]})");
         auto j = json::parse(r.body);
         size_t i = 0;
@@ -706,49 +723,35 @@ TEST(Routing, EmbeddingsGatherWhileTheBackendIsBusyAndSplitBackInOrder) {
 }
 
 TEST(Routing, EmbeddingsWithDifferentParametersAreNotMerged) {
-    auto sim = start_sim({"--model", "e,embed_call_ms=1000,dims=8"});
-    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
-                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
-    auto embed = [&](const std::string& extra) {
-        http_client c(proxy->port());
-        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":"x")" + extra + "}");
-    };
-    auto first = std::async(std::launch::async, embed, std::string());
-    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
-    auto a = std::async(std::launch::async, embed, std::string(R"(,"encoding_format":"float")"));
-    auto b = std::async(std::launch::async, embed, std::string(R"(,"encoding_format":"base64")"));
+    batched_embeddings b(1000);
+    auto first = b.occupy(R"("input":"x")");
+    auto fa = b.later(R"("input":"x","encoding_format":"float")");
+    auto fb = b.later(R"("input":"x","encoding_format":"base64")");
     EXPECT_EQ(first.get().status, 200);
-    auto ra = a.get(), rb = b.get();
+    auto ra = fa.get(), rb = fb.get();
     EXPECT_EQ(ra.status, 200) << ra.body;
     EXPECT_EQ(rb.status, 200) << rb.body;
     EXPECT_TRUE(json::parse(rb.body)["data"][0]["embedding"].is_string()) << rb.body;  // base64 stayed base64
-    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 3);
+    EXPECT_EQ(b.upstream_calls(), 3);
 }
 
 TEST(Routing, OneBadInputInABatchFailsOnlyItsOwnRequest) {
-    auto sim = start_sim({"--model", "e,embed_call_ms=1000,dims=8"});
-    auto proxy = start_proxy("backends:\n  up:\n    url: " + url_of(sim->port()) +
-                             "\nmodels:\n  - {name: emb, backend: up, cache: {mode: off}, batch: {window: 5s, slots: 1}}\n");
-    auto embed = [&](const std::string& input) {
-        http_client c(proxy->port());
-        return c.request("POST", "/v1/embeddings", R"({"model":"emb","input":)" + input + "}");
-    };
-    auto first = std::async(std::launch::async, embed, std::string(R"("alpha")"));
-    ASSERT_TRUE(eventually([&] { return sim_stats(sim->port()).value("active_requests", 0) == 1; }, 5s));
+    batched_embeddings b(1000);
+    auto first = b.occupy(R"("input":"alpha")");
     // Gathered behind the first: two good requests and one the backend refuses
     // (a token list with a string in it).
-    auto good1 = std::async(std::launch::async, embed, std::string(R"("beta")"));
-    auto bad = std::async(std::launch::async, embed, std::string(R"([1,"x"])"));
-    auto good2 = std::async(std::launch::async, embed, std::string(R"(["gamma","delta"])"));
+    auto good1 = b.later(R"("input":"beta")");
+    auto bad = b.later(R"("input":[1,"x"])");
+    auto good2 = b.later(R"("input":["gamma","delta"])");
     EXPECT_EQ(first.get().status, 200);
-    auto g1 = good1.get(), b = bad.get(), g2 = good2.get();
+    auto g1 = good1.get(), r_bad = bad.get(), g2 = good2.get();
     EXPECT_EQ(g1.status, 200) << g1.body;
     EXPECT_EQ(g2.status, 200) << g2.body;
     EXPECT_EQ(json::parse(g2.body)["data"].size(), 2u) << g2.body;
-    EXPECT_EQ(b.status, 400) << b.body;
+    EXPECT_EQ(r_bad.status, 400) << r_bad.body;
     EXPECT_TRUE(has(route_of(g1), "batch=alone")) << route_of(g1);
     // The refused batch, then each request on its own.
-    EXPECT_EQ(sim_stats(sim->port()).value("requests", -1), 5);
+    EXPECT_EQ(b.upstream_calls(), 5);
 }
 
 TEST(Routing, AFailedBatchFallsDownTheChain) {
