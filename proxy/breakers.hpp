@@ -40,8 +40,9 @@ public:
     // response byte (the whole answer when not streamed), in ms.
     void first_byte(const std::string& backend, double ms) {
         std::lock_guard lock(mu_);
-        auto [it, fresh] = first_byte_ms_.emplace(backend, ms);
-        if (!fresh) it->second += 0.2 * (ms - it->second);  // moving average, ~the last 5 answers
+        auto it = first_byte_ms_.find(backend);  // (no key copy once the backend is known)
+        if (it == first_byte_ms_.end()) first_byte_ms_.emplace(backend, ms);
+        else it->second += 0.2 * (ms - it->second);  // moving average, ~the last 5 answers
     }
     // The moving average; nullopt before the backend's first answer.
     std::optional<double> expected_first_byte_ms(const std::string& backend) {

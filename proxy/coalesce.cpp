@@ -11,12 +11,11 @@ flight::flight(std::weak_ptr<coalescer> owner, std::string key, asio::any_io_exe
     : owner_(owner), key_(std::move(key)), driver_(std::move(driver)) {}
 
 void flight::notify(std::unique_lock<std::mutex>& lock) {
-    std::vector<std::function<void()>> wake;
-    wake.reserve(wakers_.size());
+    // Each waker only posts to its caller's strand, never runs anything inline,
+    // so calling them under the lock is safe and copies nothing per chunk.
     for (auto& [id, w] : wakers_)
-        if (w) wake.push_back(w);
+        if (w) w();
     lock.unlock();
-    for (auto& w : wake) w();
 }
 
 bool flight::begin(std::unique_lock<std::mutex>& lock, form kind, int status, std::string_view content_type,

@@ -54,14 +54,14 @@ std::vector<pid_t> process_tree(pid_t root) {
         }
         ::closedir(d);
     }
-    std::vector<pid_t> out{root}, todo{root};
-    while (!todo.empty()) {
-        pid_t p = todo.back();
-        todo.pop_back();
+    std::vector<pid_t> out{root}, pending{root};
+    while (!pending.empty()) {
+        pid_t p = pending.back();
+        pending.pop_back();
         auto [a, b] = children.equal_range(p);
         for (auto it = a; it != b; ++it) {
             out.push_back(it->second);
-            todo.push_back(it->second);
+            pending.push_back(it->second);
         }
     }
     std::sort(out.begin(), out.end());

@@ -99,8 +99,10 @@ swap_service::residency_snapshot swap_service::residency(const config::model* m)
     auto id = managed(m);
     if (!id) return {};
     const auto& a = snap_[*id];
+    auto ready_at = sclock::time_point(sclock::duration(a.ready_at.load(std::memory_order_relaxed)));
+    auto left = std::max(sclock::duration::zero(), ready_at - sclock::now());
     return {a.ready.load(std::memory_order_relaxed), a.fits.load(std::memory_order_relaxed),
-            std::chrono::milliseconds(a.wait_ms.load(std::memory_order_relaxed))};
+            std::chrono::ceil<std::chrono::milliseconds>(left)};
 }
 
 std::optional<routing::model_id> swap_service::managed(const config::model* m) const {
@@ -421,7 +423,7 @@ void swap_service::publish_gauges() {
         if (!fits && (v.state == routing::model_state::unloaded || v.state == routing::model_state::sleeping))
             fits = sched_->can_load(now, m).fits_now;
         a.fits.store(fits, std::memory_order_relaxed);
-        a.wait_ms.store(sched_->estimated_wait(m, now).count(), std::memory_order_relaxed);
+        a.ready_at.store((now + sched_->estimated_wait(m, now)).time_since_epoch().count(), std::memory_order_relaxed);
     }
     const auto& devs = sched_->devices();
     for (std::size_t d = 0; d < devs.size(); ++d) {

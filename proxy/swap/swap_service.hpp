@@ -133,7 +133,9 @@ private:
     std::atomic<routing::request_id> next_id_{1};
     struct snapshot_atomics {
         std::atomic<bool> ready{false}, fits{true};
-        std::atomic<long long> wait_ms{0};
+        // When the scheduler expects a new request could be served, as steady_clock
+        // ticks: absolute, so a snapshot read long after the last event is not stale.
+        std::atomic<long long> ready_at{0};
     };
     std::unique_ptr<snapshot_atomics[]> snap_;
     bool stopped_ = false;
