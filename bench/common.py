@@ -278,6 +278,35 @@ def median(xs):
 
 # ---- processes --------------------------------------------------------------
 
+def popen_listening(argv, stderr=subprocess.DEVNULL, env=None, timeout=20):
+    """Starts argv (stdout read as text) and returns (Popen, port) once it prints its
+    `listening` line; kills it and raises when it does not within `timeout` s. For the
+    drivers that manage their processes themselves (pinning, their own log files);
+    `Processes` below does more."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        m = LISTENING.search(line)
+        if m:
+            return p, int(m.group(1))
+    p.kill()
+    raise RuntimeError("did not start: " + " ".join(argv))
+
+
+def stop_processes(procs, grace=5):
+    """SIGTERM to all, then SIGKILL to those still running after `grace` s each."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 class Processes:
     """Servers started by one benchmark run. Each runs in its own session (so a Ctrl-C at
     the terminal reaches only this driver, which then stops them in order); stdout is read

@@ -13,9 +13,7 @@ Writes bench/results/overhead.json and prints a Markdown table.
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import free_port  # noqa: E402  (helpers shared by the bench drivers)
+from common import free_port, popen_listening, stop_processes  # noqa: E402  (helpers shared by the bench drivers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -31,20 +29,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def start(argv, cpu, env=None, wait_port=True):
     """Starts a server pinned to `cpu`; returns (process, port) once it reports listening."""
-    p = subprocess.Popen(["taskset", "-c", str(cpu)] + argv, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, env=env, text=True)
+    argv = ["taskset", "-c", str(cpu)] + argv
     if not wait_port:
-        return p, None
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        m = re.search(r'"event":"listening".*"port":(\d+)', line)
-        if m:
-            return p, int(m.group(1))
-    p.kill()
-    raise RuntimeError("did not start: " + " ".join(argv))
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True), None
+    return popen_listening(argv, env=env)
 
 
 def cpu_ticks(pids):
@@ -207,13 +195,7 @@ http {{
             results.append(row)
         peak = {"swapgate_rss_kb": rss_kb(sg_pids, "VmHWM"), "nginx_rss_kb": rss_kb(ng_pids, "VmHWM")}
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
     report = {"tool": "bench/overhead.py", "rounds": args.rounds, "scale": args.scale,
               "machine": {"cores": os.cpu_count()}, "rss_idle": idle, "rss_peak": peak, "scenarios": results}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -165,13 +164,7 @@ models:
         with open(bench_json) as f:
             res = json.load(f)["targets"][0]
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        run.stop_processes(procs)
         for f in logs:
             f.close()
 

@@ -49,7 +49,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import cpu_seconds, free_port  # noqa: E402  (helpers shared by the bench drivers)
+from common import cpu_seconds, free_port, popen_listening, stop_processes  # noqa: E402  (helpers shared by the bench drivers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -65,19 +65,9 @@ def nice_argv(argv, cpu, pin):
 
 def start(argv, cpu, pin, log, wait_listen=True):
     """Starts a server; returns (process, port) once it prints its `listening` line."""
-    p = subprocess.Popen(nice_argv(argv, cpu, pin), stdout=subprocess.PIPE, stderr=log, text=True)
     if not wait_listen:
-        return p, None
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        m = re.search(r'"event":"listening".*"port":(\d+)', line)
-        if m:
-            return p, int(m.group(1))
-    p.kill()
-    raise RuntimeError("did not start: " + " ".join(argv))
+        return subprocess.Popen(nice_argv(argv, cpu, pin), stdout=subprocess.PIPE, stderr=log, text=True), None
+    return popen_listening(nice_argv(argv, cpu, pin), stderr=log)
 
 
 def set_affinity(pid, cpus):
@@ -449,13 +439,7 @@ models:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         for f in logs:
             f.close()
 

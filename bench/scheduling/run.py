@@ -33,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import traces  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from common import popen_listening  # noqa: E402  (helpers shared by the bench drivers)
 
 POLICIES = ["value", "fifo", "lru"]
 MODEL_MB = 4000
@@ -98,18 +100,10 @@ def write_config(path, sim_bin, sc, budget_mb, policy):
 
 def start_swapgate(bin_dir, cfg, log_path):
     log = open(log_path, "w")
-    p = subprocess.Popen(["nice", "-n", "5", os.path.join(bin_dir, "swapgate"), "--config", cfg],
-                         stdout=subprocess.PIPE, stderr=log, text=True)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        m = re.search(r'"event":"listening".*"port":(\d+)', line)
-        if m:
-            return p, int(m.group(1))
-    p.kill()
-    raise RuntimeError("swapgate did not start; see " + log_path)
+    try:
+        return popen_listening(["nice", "-n", "5", os.path.join(bin_dir, "swapgate"), "--config", cfg], stderr=log)
+    except RuntimeError:
+        raise RuntimeError("swapgate did not start; see " + log_path) from None
 
 
 def stop(p):
