@@ -296,6 +296,18 @@ def popen_listening(argv, stderr=subprocess.DEVNULL, env=None, timeout=20):
     raise RuntimeError("did not start: " + " ".join(argv))
 
 
+def wait_port(port, timeout=10):
+    """Returns once something accepts TCP connections on the loopback `port`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
 def stop_processes(procs, grace=5):
     """SIGTERM to all, then SIGKILL to those still running after `grace` s each."""
     for p in procs:

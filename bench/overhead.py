@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import free_port, popen_listening, stop_processes  # noqa: E402  (helpers shared by the bench drivers)
+from common import free_port, popen_listening, stop_processes, wait_port  # noqa: E402  (helpers shared by the bench drivers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -63,18 +63,6 @@ def rss_kb(pids, key):
 def children_of(pid):
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(x) for x in out]
-
-
-def wait_port(port, timeout=10):
-    import socket
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 def run_bench(bench, url, sc, cpu, tmp):

@@ -122,25 +122,17 @@ def main():
                                    "--model", "bench,slots=256,ttft_ms=0,tps=0,reply_tokens=16"],
                                   run.LOAD_CPU, pin, logfile("sim"))
         procs.append(sim)
-        cache = ""
+        redis_url = None
         if args.target == "hit-redis":
             redis_port = run.free_port()
             redis, _ = run.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no"], run.LOAD_CPU, pin, logfile("redis"), wait_listen=False)
             procs.append(redis)
             run.wait_port(redis_port)
-            cache = f'cache: {{redis: "redis://127.0.0.1:{redis_port}/0"}}\n'
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
         cfg = os.path.join(tmp, "swapgate.yaml")
         with open(cfg, "w") as f:
-            f.write(f"""listen: 127.0.0.1:0
-threads: 1
-log: {{requests: false}}
-{cache}backends:
-  sim: {{url: "http://127.0.0.1:{sim_port}/v1", max_idle_connections: 256}}
-models:
-  - {{name: cached, backend: sim, upstream_model: bench}}
-  - {{name: uncached, backend: sim, upstream_model: bench, cache: off}}
-""")
+            f.write(run.swapgate_config(sim_port, redis_url))
         sg, sg_port = run.start([os.path.join(args.bin, "swapgate"), "--config", cfg], run.PROXY_CPU, pin,
                                 logfile("swapgate"))
         procs.append(sg)

@@ -49,7 +49,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import cpu_seconds, free_port, popen_listening, stop_processes  # noqa: E402  (helpers shared by the bench drivers)
+from common import cpu_seconds, free_port, popen_listening, stop_processes, wait_port  # noqa: E402  (helpers shared by the bench drivers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -61,6 +61,21 @@ PROXY_CPU, LOAD_CPU = 0, 1
 def nice_argv(argv, cpu, pin):
     """Children inherit our niceness (main() makes it at least 5); pinned to `cpu`."""
     return (["taskset", "-c", str(cpu)] if pin else []) + argv
+
+
+def swapgate_config(sim_port, redis_url=None):
+    """The swapgate under test: one thread, no request log, model `cached` (the default
+    deterministic mode) and `uncached` (cache off) on the sim; Redis when `redis_url`."""
+    cache = f'cache: {{redis: "{redis_url}"}}\n' if redis_url else ""
+    return f"""listen: 127.0.0.1:0
+threads: 1
+log: {{requests: false}}
+{cache}backends:
+  sim: {{url: "http://127.0.0.1:{sim_port}/v1", max_idle_connections: 256}}
+models:
+  - {{name: cached, backend: sim, upstream_model: bench}}
+  - {{name: uncached, backend: sim, upstream_model: bench, cache: off}}
+"""
 
 
 def start(argv, cpu, pin, log, wait_listen=True):
@@ -77,17 +92,6 @@ def set_affinity(pid, cpus):
             os.sched_setaffinity(int(tid), cpus)
         except (ProcessLookupError, OSError):
             pass
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 def cpu_ns(pid):
@@ -301,17 +305,8 @@ def main():
 
         def swapgate(name, redis_url):
             cfg = os.path.join(tmp, name + ".yaml")
-            cache = f'cache: {{redis: "{redis_url}"}}\n' if redis_url else ""
             with open(cfg, "w") as f:
-                f.write(f"""listen: 127.0.0.1:0
-threads: 1
-log: {{requests: false}}
-{cache}backends:
-  sim: {{url: "http://127.0.0.1:{sim_port}/v1", max_idle_connections: 256}}
-models:
-  - {{name: cached, backend: sim, upstream_model: bench}}
-  - {{name: uncached, backend: sim, upstream_model: bench, cache: off}}
-""")
+                f.write(swapgate_config(sim_port, redis_url))
             p, port = start([os.path.join(tmp, "swapgate"), "--config", cfg], PROXY_CPU, pin, logfile(name))
             procs.append(p)
             return p, port
