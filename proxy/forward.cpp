@@ -179,7 +179,7 @@ net::awaitable<void> forward(proxy_state& st, client_conn& conn, incoming_reques
     cache_context cc;
     cc.extra = &route_headers;
     if (st.cache) {
-        bool answered = co_await cache_prepare(st, conn, req, ep, first, rec, cc);
+        bool answered = co_await cache_prepare(st, conn, req, ep, first, rec, cc, std::move(plan.body));
         if (answered) co_return;
     }
 

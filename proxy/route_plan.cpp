@@ -33,7 +33,6 @@ std::string rule_kind(const std::string& header) {
 std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endpoint ep, const request_info& info,
                                     route_plan& plan) {
     const auto& rs = st.cfg->routing;
-    plan.original_body = req.body;
     auto direct = st.catalog.resolve(info.model);
     bool simple = direct.has_value() && req.x_task_type.empty();
     if (simple) {
@@ -73,12 +72,14 @@ std::optional<api_error> plan_route(proxy_state& st, incoming_request& req, endp
     if (plan.chain.empty()) return model_not_found(info.model);
     plan.rule = rule_kind(d.header);
     plan.detail = d.rule;
+    if (!body.is_object()) return std::nullopt;
     if (!d.edits.empty() || d.overflow == routing::overflow_kind::trim) {
-        if (!body.is_object()) return std::nullopt;
         routing::apply_edits(body, d.edits);
         if (d.overflow == routing::overflow_kind::trim) routing::trim_oldest_turns(body, d.trim_turns);
+        plan.original_body = std::move(req.body);
         req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
+    plan.body = std::move(body);  // the cache need not parse req.body again
     return std::nullopt;
 }
 
@@ -88,9 +89,10 @@ std::string body_for_hop(const proxy_state& st, const incoming_request& req, con
     auto it = st.cfg->routing.models.find(m.name);
     bool own = it != st.cfg->routing.models.end() && (!it->second.defaults.empty() || !it->second.caps.empty());
     bool task = !req.x_task_type.empty();
-    if (!own && !task && plan.original_body == req.body) return req.body;
-    auto body = nlohmann::json::parse(plan.original_body, nullptr, false);
-    if (!body.is_object()) return plan.original_body;
+    if (!own && !task && plan.original_body.empty()) return req.body;
+    const std::string& original = plan.original_body.empty() ? req.body : plan.original_body;
+    auto body = nlohmann::json::parse(original, nullptr, false);
+    if (!body.is_object()) return original;
     routing::apply_edits(body, routing::parameter_edits(*st.cfg, m.name, req.x_task_type, body));
     return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

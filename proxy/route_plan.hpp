@@ -5,6 +5,8 @@
 #pragma once
 #include "proxy/handler.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +18,8 @@ struct route_plan {
     std::string header;                       // X-Swapgate-Route
     std::string rule;                         // name, alias, tier, pattern, auto, ... (metrics label)
     std::string detail;                       // the router's explanation, for the log
-    std::string original_body;                // the client's body before chain[0]'s edits (chains of 2+)
+    std::string original_body;                // the client's body, when chain[0]'s edits changed it (else empty)
+    std::optional<nlohmann::json> body;       // req.body parsed, when routing needed to parse it (for the cache)
 };
 
 // The body for a later hop: the client's body with that model's own defaults and caps.

@@ -185,7 +185,8 @@ bool usage_only_chunk(std::string_view data) {
 }
 
 net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const incoming_request& req, endpoint ep,
-                                   const config::model& model, request_record& rec, cache_context& cc) {
+                                   const config::model& model, request_record& rec, cache_context& cc,
+                                   std::optional<nlohmann::json> parsed) {
     auto& rc = *st.cache;
     cc.settings = &rc.settings(&model);
     if (cc.settings->mode == cache::cache_mode::off) {
@@ -199,7 +200,7 @@ net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const inc
         st.stats.cache_lookups.add({model.name, "bypass"});
         co_return false;
     }
-    json body = json::parse(req.body, nullptr, false);
+    json body = parsed ? std::move(*parsed) : json::parse(req.body, nullptr, false);
     if (!body.is_object()) co_return false;
     cc.decision = cache::decide(cc.settings->mode, endpoint_key(ep), body, {req.cache_control, req.x_swapgate_cache});
     cc.header = cache::status_header_value(cc.decision.status);

@@ -8,6 +8,7 @@
 #include "proxy/handler.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace swapgate::proxy {
@@ -31,10 +32,12 @@ struct cache_context {
     std::optional<std::string> upstream_body;  // replaces the client's body upstream (model not yet rewritten)
 };
 
-// Chat and completions. Returns true when the request was answered from the
+// Chat and completions. `parsed` is req.body as a DOM when routing parsed it
+// already (else it is parsed here, when the request may be cached). Returns true when the request was answered from the
 // cache (rec filled); else `cc` says what to do with the upstream answer.
 net::awaitable<bool> cache_prepare(proxy_state& st, client_conn& conn, const incoming_request& req, endpoint ep,
-                                   const config::model& model, request_record& rec, cache_context& cc);
+                                   const config::model& model, request_record& rec, cache_context& cc,
+                                   std::optional<nlohmann::json> parsed = std::nullopt);
 // After the exchange: stores a complete recording.
 void cache_finish(proxy_state& st, cache_context& cc, const config::model& model, request_record& rec);
 
