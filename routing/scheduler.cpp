@@ -166,10 +166,25 @@ void scheduler::run_due(time_point now) {
 }
 
 void scheduler::want_decision(time_point now) {
-    // The baselines decide at once; ours gathers a window of demand first.
-    const duration w = settings_.policy == policy_kind::value ? settings_.window : 0ms;
+    // The baselines decide at once; ours gathers a window of demand first,
+    // because a swap chosen on the first request of a mixed burst is a swap
+    // the burst's other models pay for. A load that fits in free room evicts
+    // nothing, so there is nothing to choose: it starts at once.
+    const duration w = settings_.policy == policy_kind::value && !fits_without_eviction() ? settings_.window : 0ms;
     const time_point t = now + w;
     if (!decide_at_ || t < *decide_at_) decide_at_ = t;
+}
+
+bool scheduler::fits_without_eviction() const {
+    // One waiting model only: two could compete for the same free room.
+    std::optional<model_id> only;
+    for (model_id m = 0; m < models_.size(); ++m) {
+        const auto& rt = models_[m];
+        if (rt.queued == 0 || (rt.state != model_state::unloaded && rt.state != model_state::sleeping)) continue;
+        if (only) return false;
+        only = m;
+    }
+    return only && plan_room(*only, now_, false, false, swap_kind::optional).ok;
 }
 
 bool scheduler::has_candidates() const {

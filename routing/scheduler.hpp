@@ -178,6 +178,8 @@ private:
     void run_due(time_point now);
     void want_decision(time_point now);
     bool has_candidates() const;
+    // Exactly one model waits for a load and it fits in free room (no victims).
+    bool fits_without_eviction() const;
 
     // scheduler_pick.cpp
     void decide(time_point now);

@@ -186,9 +186,16 @@ time_point scheduler::load_start_estimate(model_id mi, time_point now) const {
     const bool value = settings_.policy == policy_kind::value;
     const time_point forced_at = oldest + max_wait(m);
     const bool forced = value && forced_at <= now;
-    // Decisions are taken at most once per window.
-    const time_point earliest = now + settings_.window;
     auto plan = plan_room(mi, now, false, true, forced ? swap_kind::forced : swap_kind::optional);
+    // Decisions are taken at most once per window, except a load into free
+    // room that no other model is waiting for (want_decision()).
+    bool alone = true;
+    for (model_id o = 0; o < models_.size(); ++o)
+        if (o != mi && models_[o].queued > 0 &&
+            (models_[o].state == model_state::unloaded || models_[o].state == model_state::sleeping))
+            alone = false;
+    const bool at_once = plan.ok && plan.victims.empty() && alone;
+    const time_point earliest = at_once ? now : now + settings_.window;
     if (plan.ok) {
         time_point t = earliest;
         if (value && !forced && !plan.victims.empty()) {

@@ -9,8 +9,7 @@ namespace {
 constexpr model_id A = 0, B = 1, C = 2, D = 3;
 
 void load_via_request(rig& r, model_id m, request_id req, duration took = 1s) {
-    r.arrive(req, m);
-    auto acts = r.run_for(100ms);
+    auto acts = r.arrive_decided(req, m);
     ASSERT_TRUE(loads(acts, m)) << dump(acts);
     r.advance(took);
     acts = r.loaded(m);
@@ -482,8 +481,7 @@ TEST(SchedulerEvict, VllmSleepUnloadsToSleepAndWakesWithTheLearnedWakeCost) {
     EXPECT_EQ(r.s().counters().wakes, 1u);
     // A crash loses the sleeping state: the next load is cold.
     r.crashed(0);
-    r.arrive(4, 0);
-    acts = r.run_for(100ms);
+    acts = r.arrive_decided(4, 0);
     ASSERT_TRUE(loads(acts, 0)) << dump(acts);
     EXPECT_FALSE(find(acts, action::load, 0)->wake);
 }
@@ -499,8 +497,7 @@ TEST(SchedulerEvict, ObservedMemoryReplacesTheEstimate) {
     r.finish(1);
     EXPECT_EQ(r.s().view(A).memory_mb, 3500);
     EXPECT_EQ(r.s().view(A).memory_estimated_mb, 6000);
-    r.arrive(2, B);  // 3500 + 4000 fits now
-    auto acts = r.run_for(100ms);
+    auto acts = r.arrive_decided(2, B);  // 3500 + 4000 fits now
     EXPECT_TRUE(loads(acts, B)) << dump(acts);
     EXPECT_FALSE(unloads(acts, A));
     // B turns out larger: 3500 + 5000 > 8000, the accounting is restored by evicting A.

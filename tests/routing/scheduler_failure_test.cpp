@@ -34,9 +34,8 @@ TEST(SchedulerFailure, AFailedLoadRejectsItsWaitersAndBacksOffThenLoadsAgain) {
     EXPECT_EQ(acts[0].status, 503);
     EXPECT_EQ(acts[0].retry_after, 1s);
     // The failed model held no memory: B loads meanwhile without evicting anything.
-    r.arrive(4, B);
-    acts = r.run_for(100ms);
-    EXPECT_TRUE(loads(acts, B)) << dump(acts);
+    acts = r.arrive(4, B);
+    EXPECT_TRUE(loads(acts, B)) << dump(acts);  // at once: it fits in free room
     EXPECT_EQ(count(acts, action::unload), 0);
     r.loaded(B);
     r.finish(4);
@@ -73,9 +72,7 @@ TEST(SchedulerFailure, ACrashFailsRunningRequestsAndTheModelLoadsAgainOnDemand) 
     EXPECT_EQ(r.s().resident_mb(0), 0);
     EXPECT_TRUE(r.finish(1).empty());  // late finish: ignored
     acts = r.arrive(3, A);
-    EXPECT_TRUE(acts.empty());
-    acts = r.run_for(100ms);
-    EXPECT_TRUE(loads(acts, A)) << dump(acts);  // no backoff after a crash
+    EXPECT_TRUE(loads(acts, A)) << dump(acts);  // no backoff after a crash; the room is free
     EXPECT_EQ(r.s().counters().crashes, 1u);
     EXPECT_EQ(r.s().counters().evictions.at("crash"), 1u);
 }
@@ -95,8 +92,7 @@ TEST(SchedulerFailure, AVllmServerThatDiesAsleepIsUnloadedAndLoadsCold) {
     // next load is cold, learned as a cold load.
     auto v = make_model("v", 6000, lifecycle::vllm_sleep);
     rig r({}, {gpu(8000)}, {v, make_model("b", 6000)});
-    r.arrive(1, A);
-    r.run_for(100ms);
+    ASSERT_TRUE(loads(r.arrive(1, A), A));  // at once: the room is free
     r.advance(4s);
     r.loaded(A);
     r.finish(1);
@@ -113,8 +109,7 @@ TEST(SchedulerFailure, AVllmServerThatDiesAsleepIsUnloadedAndLoadsCold) {
     EXPECT_EQ(r.s().counters().crashes, 1u);
     EXPECT_EQ(r.s().counters().ignored_events, ignored);
     EXPECT_EQ(r.s().view(A).reload_cost, r.s().view(A).cold_cost);
-    r.arrive(2, A);
-    acts = r.run_for(100ms);
+    acts = r.arrive_decided(2, A);
     const action* l = find(acts, action::load, A);
     ASSERT_TRUE(l) << dump(acts);
     EXPECT_FALSE(l->wake) << "nothing is left to wake";
@@ -195,12 +190,17 @@ TEST(SchedulerFailure, LateAndDuplicateEventsAreIgnored) {
 }
 
 TEST(SchedulerFailure, TimeNeverGoesBackwards) {
+    // b needs a's room: that decision waits for the window.
     auto r = two();
-    r.arrive(1, A);
+    ASSERT_TRUE(loads(r.arrive(1, A), A));
+    r.advance(1s);
+    r.loaded(A);
+    r.finish(1);
+    r.advance(10s);  // past a's minimum residency
+    EXPECT_TRUE(r.arrive(2, B).empty());
     r.s().tick(r.now() - 1h);  // an older time is read as the latest seen
     EXPECT_TRUE(r.s().take_actions().empty());
-    r.advance(100ms);
-    EXPECT_TRUE(loads(r.tick(), A));
+    EXPECT_TRUE(unloads(r.run_for(30s), A));
 }
 
 TEST(SchedulerAdmin, RequestLoadEvictsAsNeededAndForceSkipsResidency) {
@@ -252,9 +252,8 @@ TEST(SchedulerAdmin, RequestUnloadAndUnloadIdle) {
 
 TEST(SchedulerAdmin, EstimatedWaitFollowsTheState) {
     auto r = two();
-    EXPECT_EQ(r.s().estimated_wait(A, r.now()), 100ms + 4s);  // window + prior cost
+    EXPECT_EQ(r.s().estimated_wait(A, r.now()), 4s);  // free room: at once, then the prior cost
     r.arrive(1, A);
-    r.run_for(100ms);
     r.advance(1s);
     EXPECT_EQ(r.s().estimated_wait(A, r.now()), 3s);  // 4 s load, 1 s in
     r.loaded(A);

@@ -73,6 +73,18 @@ public:
         for (auto& a : tick()) all.push_back(std::move(a));
         return all;
     }
+    // A request for a non-resident model and the decision it leads to: the
+    // load starts at once when it fits in free room, else when the decision
+    // window (or whatever holds the load) has passed, up to `d` later.
+    std::vector<action> arrive_decided(request_id r, model_id m, sched_clock::duration d = std::chrono::milliseconds(100)) {
+        auto acts = arrive(r, m);
+        const bool started = std::any_of(acts.begin(), acts.end(), [m](const action& a) {
+            return a.kind == action::load && a.model == m;
+        });
+        if (!started)
+            for (auto& a : run_for(d)) acts.push_back(std::move(a));
+        return acts;
+    }
     model_state state(model_id m) const { return s_.view(m).state; }
 
 private:
