@@ -175,22 +175,12 @@ void scheduler::want_decision(time_point now) {
     if (!decide_at_ || t < *decide_at_) decide_at_ = t;
 }
 
-bool scheduler::fits_without_eviction() const {
-    // One waiting model only: two could compete for the same free room.
-    std::optional<model_id> only;
-    for (model_id m = 0; m < models_.size(); ++m) {
-        const auto& rt = models_[m];
-        if (rt.queued == 0 || (rt.state != model_state::unloaded && rt.state != model_state::sleeping)) continue;
-        if (only) return false;
-        only = m;
-    }
-    return only && plan_room(*only, now_, false, false, swap_kind::optional).ok;
+bool scheduler::is_load_candidate(const detail::model_rt& m) {
+    return m.queued > 0 && (m.state == model_state::unloaded || m.state == model_state::sleeping);
 }
 
 bool scheduler::has_candidates() const {
-    return std::any_of(models_.begin(), models_.end(), [](const model_rt& m) {
-        return m.queued > 0 && (m.state == model_state::unloaded || m.state == model_state::sleeping);
-    });
+    return std::any_of(models_.begin(), models_.end(), is_load_candidate);
 }
 
 void scheduler::tick(time_point now) {

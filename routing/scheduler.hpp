@@ -177,9 +177,12 @@ private:
     void leave(time_point now);
     void run_due(time_point now);
     void want_decision(time_point now);
+    // A model with waiters that is not resident (unloaded or sleeping).
+    static bool is_load_candidate(const detail::model_rt& m);
     bool has_candidates() const;
     // Exactly one model waits for a load and it fits in free room (no victims).
     bool fits_without_eviction() const;
+    bool others_wait_for_load(model_id mi) const;
 
     // scheduler_pick.cpp
     void decide(time_point now);

@@ -100,7 +100,7 @@ void scheduler::decide(time_point now) {
     std::vector<candidate> cands;
     for (model_id mi = 0; mi < models_.size(); ++mi) {
         auto& m = models_[mi];
-        if (m.queued == 0 || (m.state != model_state::unloaded && m.state != model_state::sleeping)) continue;
+        if (!is_load_candidate(m)) continue;
         purge_front(m);
         candidate c;
         c.m = mi;
@@ -171,6 +171,20 @@ void scheduler::decide(time_point now) {
     if (retry) decide_at_ = std::max(*retry, now + settings_.window);
 }
 
+bool scheduler::fits_without_eviction() const {
+    for (model_id m = 0; m < models_.size(); ++m)
+        if (is_load_candidate(models_[m]))
+            return !others_wait_for_load(m) && plan_room(m, now_, false, false, swap_kind::optional).ok;
+    return false;
+}
+
+bool scheduler::others_wait_for_load(model_id mi) const {
+    // Two waiting models could compete for the same free room.
+    for (model_id o = 0; o < models_.size(); ++o)
+        if (o != mi && is_load_candidate(models_[o])) return true;
+    return false;
+}
+
 time_point scheduler::load_start_estimate(model_id mi, time_point now) const {
     const auto& m = models_[mi];
     // The oldest live waiter (or the new request) forces the load at max_wait
@@ -189,12 +203,7 @@ time_point scheduler::load_start_estimate(model_id mi, time_point now) const {
     auto plan = plan_room(mi, now, false, true, forced ? swap_kind::forced : swap_kind::optional);
     // Decisions are taken at most once per window, except a load into free
     // room that no other model is waiting for (want_decision()).
-    bool alone = true;
-    for (model_id o = 0; o < models_.size(); ++o)
-        if (o != mi && models_[o].queued > 0 &&
-            (models_[o].state == model_state::unloaded || models_[o].state == model_state::sleeping))
-            alone = false;
-    const bool at_once = plan.ok && plan.victims.empty() && alone;
+    const bool at_once = plan.ok && plan.victims.empty() && !others_wait_for_load(mi);
     const time_point earliest = at_once ? now : now + settings_.window;
     if (plan.ok) {
         time_point t = earliest;
