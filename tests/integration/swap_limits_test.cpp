@@ -128,11 +128,15 @@ TEST(Swap, FailedModelLoadsAgainAfterItsBackoffOrWhenForced) {
 
 // ---- draining --------------------------------------------------------------------------------------
 
+// a and b, 5000 MB each, both loading in 50 ms: on an 8000 MB device they take turns.
+std::string two_that_take_turns(const marker_guard& mk) {
+    return process_model("a", sim_command(mk.marker, "a", "load_ms=50"), 5000) +
+           process_model("b", sim_command(mk.marker, "b", "load_ms=50"), 5000);
+}
+
 TEST(Swap, BusyVictimFinishesItsStreamBeforeItUnloads) {
     marker_guard mk;
-    gate g(devices_yaml(8000) + scheduler_yaml() + "models:\n" +
-           process_model("a", sim_command(mk.marker, "a", "load_ms=50"), 5000) +
-           process_model("b", sim_command(mk.marker, "b", "load_ms=50"), 5000));
+    gate g(devices_yaml(8000) + scheduler_yaml() + "models:\n" + two_that_take_turns(mk));
     ASSERT_EQ(g.chat("a").status, 200) << g.log_tail();
     http_client sa(g.port(), 10s);
     sa.send("POST", "/v1/chat/completions", chat_body("a", true, sim_field(R"({"tokens":60,"token_delay_ms":20})")));
@@ -153,8 +157,7 @@ TEST(Swap, BusyVictimFinishesItsStreamBeforeItUnloads) {
 TEST(Swap, DrainTimeoutFailsTheRunningStreamWithModelStopped) {
     marker_guard mk;
     gate g(devices_yaml(8000) + "scheduler: {policy: value, window: 100ms, drain_timeout: 1s}\nmodels:\n" +
-           process_model("a", sim_command(mk.marker, "a", "load_ms=50"), 5000) +
-           process_model("b", sim_command(mk.marker, "b", "load_ms=50"), 5000));
+           two_that_take_turns(mk));
     ASSERT_EQ(g.chat("a").status, 200) << g.log_tail();
     http_client sa(g.port(), 10s);
     sa.send("POST", "/v1/chat/completions", chat_body("a", true, sim_field(R"({"tokens":400,"token_delay_ms":20})")));
